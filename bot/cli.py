@@ -1,0 +1,125 @@
+"""The `pregunta` command: thin wrappers over the library, errors as one line.
+
+A `PreguntaError` becomes one line on stderr and exit code 1 (2 for settings), never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bot.channels.terminal import run_chat
+from bot.content import Content, load_content
+from bot.conversation import Conversations, MemoryStates
+from bot.errors import ContentError, PreguntaError, SettingsError
+from bot.matcher import Matcher
+from bot.privacy import load_or_create_key
+from bot.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 0
+    try:
+        settings = load_settings()
+        result: int = args.run(args, settings)
+        return result
+    except ContentError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        print(f"pregunta: {len(exc.issues)} problema(s) en el contenido", file=sys.stderr)
+        return 1
+    except SettingsError as exc:
+        print(f"pregunta: {exc}", file=sys.stderr)
+        return 2
+    except PreguntaError as exc:
+        print(f"pregunta: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pregunta", description="Preguntá: información para personas migrantes.")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, run: Callable[[argparse.Namespace, Settings], int], help: str, parent: argparse._SubParsersAction = commands) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+        sub: argparse.ArgumentParser = parent.add_parser(name, help=help, description=help)
+        sub.set_defaults(run=run)
+        return sub
+
+    chat = command("chat", _chat, "Chat with the bot in the terminal (reads stdin until EOF).")
+    chat.add_argument("--lang", help="language code to start in (es, quc, kek, mam)")
+    _content_option(chat)
+
+    match = command("match", _match, "Match one query per line from stdin; print one JSON object per line.")
+    match.add_argument("--lang", default="es", help="the language the user chose (default es)")
+    _content_option(match)
+
+    content = commands.add_parser("content", help="Check the content files.", description="Check the content files.")
+    content_commands = content.add_subparsers(title="commands", metavar="COMMAND")
+    check = command("check", _content_check, "Validate every content file; list every problem with file and line.", content_commands)
+    _content_option(check)
+    return parser
+
+
+def _content_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--content", type=Path, help="content folder (default: PREGUNTA_CONTENT or ./content)")
+
+
+def _content(args: argparse.Namespace, settings: Settings) -> Content:
+    root = args.content or settings.pregunta_content
+    return load_content(root, serve_drafts=set(settings.pregunta_serve_drafts))
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    content = _content(args, settings)
+    if args.lang and args.lang not in content.languages:
+        raise PreguntaError(f"unknown language {args.lang!r}; known: {', '.join(content.languages)}")
+    key = _pseudonym_key(settings)
+    conversations = Conversations(Matcher(content), MemoryStates(), pseudonym_key=key)
+    asyncio.run(run_chat(conversations, sys.stdin, sys.stdout, lang=args.lang))
+    return 0
+
+
+def _match(args: argparse.Namespace, settings: Settings) -> int:
+    content = _content(args, settings)
+    matcher = Matcher(content)
+    out = sys.stdout
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        found = matcher.match(text, args.lang)
+        record = {
+            "text": text,
+            "lang": args.lang,
+            "id": found.id,
+            "score": found.score,
+            "candidates": [[cid, score] for cid, score in found.candidates],
+        }
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    out.flush()
+    return 0
+
+
+def _content_check(args: argparse.Namespace, settings: Settings) -> int:
+    content = _content(args, settings)
+    for code, pack in content.languages.items():
+        print(f"{pack.name_es} ({code}): {len(pack.topics)} temas, {len(pack.intents)} intenciones")
+    print(f"contenido correcto: {content.root} (versión {content.version}, {content.load_seconds * 1000:.0f} ms)")
+    return 0
+
+
+def _pseudonym_key(settings: Settings) -> bytes:
+    if settings.pregunta_pseudonym_key is not None:
+        return settings.pregunta_pseudonym_key.get_secret_value().encode()
+    return load_or_create_key(settings.pregunta_db.parent / "pseudonym.key")

@@ -1,0 +1,468 @@
+"""Load and validate the content folder that campaign staff edit.
+
+Every problem is collected, not just the first, and each names the file, the line and
+the field, so a person with a text editor can fix it. Nothing here knows about
+matching or channels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.errors import ContentError, ContentIssue
+
+__all__ = [
+    "INTENTS",
+    "UI_KEYS",
+    "Content",
+    "LanguagePack",
+    "Topic",
+    "load_content",
+]
+
+INTENTS = ("saludo", "gracias", "despedida", "menu", "idioma", "ayuda-humana")
+UI_KEYS = (
+    "greeting",
+    "choose_language",
+    "language_chosen",
+    "menu",
+    "more_topics",
+    "menu_option",
+    "related",
+    "not_sure",
+    "not_sure_guesses",
+    "help_option",
+    "help_lines",
+    "greeting_again",
+    "thanks",
+    "bye",
+    "non_text",
+    "slow_down",
+    "empty",
+    "personal_data",
+    "translation_pending",
+    "language_hint",
+    "draft_notice",
+)
+_LANGUAGE_ORDER = ("es", "quc", "kek", "mam")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MAX_TITLE = 24
+_MAX_ANSWER = 4096
+
+Translation = Literal["draft", "reviewed"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class _Reviewable(_Strict):
+    translation: Translation | None = None
+    reviewed_by: str | None = None
+    reviewed_on: date | None = None
+
+
+class LanguageFile(_Strict):
+    code: str = Field(pattern=r"^[a-z]{2,3}$")
+    name: str = Field(min_length=1, max_length=_MAX_TITLE)
+    name_es: str = Field(min_length=1, max_length=_MAX_TITLE)
+    names: list[str] = []
+
+
+class UIFile(_Reviewable):
+    greeting: str | None = None
+    choose_language: str | None = None
+    language_chosen: str | None = None
+    menu: str | None = None
+    more_topics: str | None = Field(default=None, max_length=_MAX_TITLE)
+    menu_option: str | None = Field(default=None, max_length=_MAX_TITLE)
+    related: str | None = None
+    not_sure: str | None = None
+    not_sure_guesses: str | None = None
+    help_option: str | None = Field(default=None, max_length=_MAX_TITLE)
+    help_lines: str | None = None
+    greeting_again: str | None = None
+    thanks: str | None = None
+    bye: str | None = None
+    non_text: str | None = None
+    slow_down: str | None = None
+    empty: str | None = None
+    personal_data: str | None = None
+    translation_pending: str | None = None
+    language_hint: str | None = None
+    draft_notice: str | None = None
+
+
+class Intent(_Reviewable):
+    keywords: list[str] = Field(min_length=1)
+
+
+class Topic(_Reviewable):
+    """One answerable topic. In Mayan folders only `id`, `title` and `keywords` are needed."""
+
+    id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    title: str = Field(min_length=1, max_length=_MAX_TITLE)
+    keywords: list[str] = []
+    examples: list[str] = []
+    answer: str | None = Field(default=None, min_length=1, max_length=_MAX_ANSWER)
+    related: list[str] = []
+    source: str | None = None
+    verified: date | None = None
+    audio: str | None = None
+
+    @field_validator("keywords", "examples", mode="before")
+    @classmethod
+    def _numbers_are_words(cls, values: object) -> object:
+        """`- 1555` in YAML is a number; as a keyword it is what people type."""
+        if isinstance(values, list):
+            return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in values]
+        return values
+
+    @field_validator("keywords", "examples")
+    @classmethod
+    def _no_blank_entries(cls, values: list[str]) -> list[str]:
+        if any(not str(value).strip() for value in values):
+            raise ValueError("empty entry in the list")
+        return values
+
+
+@dataclass(frozen=True)
+class LanguagePack:
+    """Everything one language folder says."""
+
+    code: str
+    folder: Path
+    name: str
+    name_es: str
+    names: tuple[str, ...]
+    ui: UIFile
+    ui_translation: Translation | None
+    intents: dict[str, Intent]
+    topics: dict[str, Topic]
+
+
+@dataclass(frozen=True)
+class Content:
+    """A validated content folder. Immutable: a reload builds a new one."""
+
+    root: Path
+    languages: dict[str, LanguagePack]  # in menu order: Spanish first
+    menu: tuple[str, ...]
+    version: str
+    loaded_at: float
+    load_seconds: float
+    serve_drafts: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def spanish(self) -> LanguagePack:
+        return self.languages["es"]
+
+    def ui(self, lang: str, key: str) -> str:
+        """A UI string in `lang`, falling back to Spanish string by string."""
+        pack = self.languages.get(lang)
+        value = getattr(pack.ui, key) if pack else None
+        return value if value else getattr(self.spanish.ui, key)
+
+    def title(self, lang: str, topic_id: str) -> str:
+        pack = self.languages.get(lang)
+        topic = pack.topics.get(topic_id) if pack else None
+        if topic and self._servable(lang, topic):
+            return topic.title
+        return self.spanish.topics[topic_id].title
+
+    def answer(self, lang: str, topic_id: str) -> tuple[Topic, bool]:
+        """The topic to answer from, and whether it is in `lang` (False: Spanish fallback)."""
+        pack = self.languages.get(lang)
+        topic = pack.topics.get(topic_id) if pack else None
+        if topic and topic.answer and self._servable(lang, topic):
+            return topic, True
+        return self.spanish.topics[topic_id], lang == "es"
+
+    def audio(self, lang: str, topic_id: str) -> Path | None:
+        pack = self.languages.get(lang)
+        topic = pack.topics.get(topic_id) if pack else None
+        if pack and topic and topic.audio:
+            return pack.folder / topic.audio
+        return None
+
+    def _servable(self, lang: str, entry: _Reviewable) -> bool:
+        if lang == "es" or entry.translation == "reviewed":
+            return True
+        return lang in self.serve_drafts
+
+
+# -- loading -------------------------------------------------------------------------
+
+_MESSAGES = {
+    "missing": "falta este campo",
+    "extra_forbidden": "campo desconocido (¿está bien escrito?)",
+    "string_too_long": "demasiado largo: máximo {max_length} caracteres",
+    "string_too_short": "no puede estar vacío",
+    "too_short": "no puede estar vacío",
+    "string_type": "debe ser texto",
+    "list_type": "debe ser una lista (líneas que empiezan con «- »)",
+    "date_from_datetime_parsing": "debe ser una fecha AAAA-MM-DD",
+    "date_type": "debe ser una fecha AAAA-MM-DD",
+    "date_parsing": "debe ser una fecha AAAA-MM-DD",
+    "string_pattern_mismatch": "solo letras minúsculas sin tilde, números y guiones",
+    "literal_error": "debe ser uno de: {expected}",
+    "model_type": "debe ser una lista de campos «nombre: valor»",
+    "dict_type": "debe ser una lista de campos «nombre: valor»",
+}
+
+
+def _message(error: Any) -> str:
+    template = _MESSAGES.get(error["type"])
+    if template is None:
+        return str(error["msg"])
+    return template.format(**(error.get("ctx") or {}))
+
+
+class _Reader:
+    """Reads YAML files, remembering the line of every key so errors can point at it."""
+
+    def __init__(self) -> None:
+        self.issues: list[ContentIssue] = []
+        self.digest = hashlib.sha256()
+        self.lines: dict[Path, dict[tuple[str | int, ...], int]] = {}
+        self.broken_ids: set[str] = set()  # topics whose file has errors: not reported twice
+
+    def read(self, path: Path) -> tuple[Any, dict[tuple[str | int, ...], int]]:
+        try:
+            raw = path.read_bytes()
+            self.digest.update(str(path).encode() + b"\0" + raw)
+            text = raw.decode("utf-8")
+            node = yaml.compose(text, Loader=_LOADER)
+            data = yaml.load(text, Loader=_LOADER)
+        except UnicodeDecodeError:
+            self.add(path, None, "", "el archivo no está en UTF-8")
+            return None, {}
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark else None
+            problem = exc.problem or str(exc)
+            self.add(path, line, "", f"error de sintaxis YAML: {problem}")
+            return None, {}
+        lines: dict[tuple[str | int, ...], int] = {}
+        if node is not None:
+            _walk(node, (), lines)
+        self.lines[path] = lines
+        return data, lines
+
+    def add(self, path: Path, line: int | None, field_name: str, message: str) -> None:
+        self.issues.append(ContentIssue(path, line, field_name, message))
+
+    def at(self, path: Path, field_name: str, message: str, *loc: str | int) -> None:
+        """Add an issue at the line of `loc` (or of the field) in a file already read."""
+        lines = self.lines.get(path, {})
+        line = _line_for(loc or (field_name,), lines) if lines else None
+        self.add(path, line, field_name, message)
+
+    def validate(self, model: type[_Strict], path: Path, data: Any, lines: dict[tuple[str | int, ...], int]) -> Any:
+        if data is None:
+            data = {}
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = tuple(error["loc"])
+                self.add(path, _line_for(loc, lines), _dotted(loc), _message(error))
+            return None
+
+
+def _walk(node: yaml.Node, path: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*path, str(key.value))
+            lines[child] = key.start_mark.line + 1
+            _walk(value, child, lines)
+            lines[child] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*path, index), lines)
+
+
+def _line_for(loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _yaml_files(folder: Path) -> Iterator[Path]:
+    yield from sorted(p for p in folder.glob("*.yaml") if p.is_file())
+
+
+def load_content(root: Path, *, serve_drafts: frozenset[str] | set[str] = frozenset()) -> Content:
+    """Load and check `root`; raise ContentError listing every problem found."""
+    started = time.perf_counter()
+    root = Path(root)
+    reader = _Reader()
+    if not root.is_dir():
+        raise ContentError([ContentIssue(root, None, "", "no existe la carpeta de contenido")])
+
+    menu_path = root / "menu.yaml"
+    menu: list[str] = []
+    if menu_path.is_file():
+        data, lines = reader.read(menu_path)
+        if data is not None and (not isinstance(data, list) or not all(isinstance(x, str) for x in data)):
+            reader.add(menu_path, 1, "", "debe ser una lista de ids de temas")
+        elif data:
+            menu = data
+            for index, topic_id in enumerate(menu):
+                if menu.index(topic_id) != index:
+                    reader.add(menu_path, lines.get((index,)), f"[{index}]", f"«{topic_id}» está repetido")
+    else:
+        reader.add(menu_path, None, "", "falta el archivo con el orden del menú")
+
+    packs: dict[str, LanguagePack] = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        pack = _load_language(folder, reader)
+        if pack is None:
+            continue
+        if pack.code in packs:
+            reader.add(folder / "language.yaml", None, "code", f"el código «{pack.code}» ya lo usa {packs[pack.code].folder}")
+            continue
+        packs[pack.code] = pack
+
+    if "es" not in packs:
+        reader.add(root / "es", None, "", "falta la carpeta del español (code: es)")
+    else:
+        _check_spanish(packs["es"], menu, menu_path, reader)
+        for pack in packs.values():
+            _check_against_spanish(pack, packs["es"], reader)
+
+    if reader.issues:
+        raise ContentError(reader.issues)
+    ordered = {code: packs[code] for code in _LANGUAGE_ORDER if code in packs}
+    ordered.update({code: packs[code] for code in sorted(packs) if code not in ordered})
+    return Content(
+        root=root,
+        languages=ordered,
+        menu=tuple(menu),
+        version=reader.digest.hexdigest()[:12],
+        loaded_at=time.time(),
+        load_seconds=time.perf_counter() - started,
+        serve_drafts=frozenset(serve_drafts),
+    )
+
+
+def _load_language(folder: Path, reader: _Reader) -> LanguagePack | None:
+    language_path = folder / "language.yaml"
+    if not language_path.is_file():
+        reader.add(language_path, None, "", "falta el archivo del idioma")
+        return None
+    language = reader.validate(LanguageFile, language_path, *reader.read(language_path))
+
+    ui_path = folder / "ui.yaml"
+    ui = UIFile()
+    if ui_path.is_file():
+        ui = reader.validate(UIFile, ui_path, *reader.read(ui_path)) or ui
+    elif language and language.code == "es":
+        reader.add(ui_path, None, "", "falta el archivo de textos de la interfaz")
+
+    intents: dict[str, Intent] = {}
+    intents_path = folder / "intents.yaml"
+    if intents_path.is_file():
+        data, lines = reader.read(intents_path)
+        if data is not None and not isinstance(data, dict):
+            reader.add(intents_path, 1, "", "debe ser una lista de intenciones «id: …»")
+        for intent_id, value in (data or {}).items() if isinstance(data, dict) else ():
+            key = str(intent_id)
+            if key not in INTENTS:
+                reader.add(intents_path, lines.get((key,)), key, f"intención desconocida; las válidas son: {', '.join(INTENTS)}")
+                continue
+            sub = {path[1:]: line for path, line in lines.items() if path[:1] == (key,)}
+            intent = reader.validate(Intent, intents_path, value, sub)
+            if intent:
+                intents[key] = intent
+
+    topics: dict[str, Topic] = {}
+    for path in _yaml_files(folder / "topics"):
+        data, lines = reader.read(path)
+        if data is None and not lines:
+            if path.stat().st_size == 0:
+                reader.add(path, None, "", "el archivo está vacío")
+            continue
+        topic = reader.validate(Topic, path, data, lines)
+        if topic is None:
+            reader.broken_ids.add(str(data.get("id", path.stem)) if isinstance(data, dict) else path.stem)
+            continue
+        if topic.id != path.stem:
+            reader.add(path, lines.get(("id",)), "id", f"el id «{topic.id}» no coincide con el nombre del archivo «{path.stem}»")
+        if topic.id in topics:
+            reader.add(path, lines.get(("id",)), "id", f"el id «{topic.id}» está repetido")
+            continue
+        topics[topic.id] = topic
+
+    if language is None:
+        return None
+    return LanguagePack(
+        code=language.code,
+        folder=folder,
+        name=language.name,
+        name_es=language.name_es,
+        names=tuple(language.names),
+        ui=ui,
+        ui_translation=ui.translation,
+        intents=intents,
+        topics=topics,
+    )
+
+
+def _topic_path(pack: LanguagePack, topic_id: str) -> Path:
+    return pack.folder / "topics" / f"{topic_id}.yaml"
+
+
+def _check_spanish(es: LanguagePack, menu: list[str], menu_path: Path, reader: _Reader) -> None:
+    ui_path = es.folder / "ui.yaml"
+    for key in UI_KEYS:
+        if not getattr(es.ui, key):
+            reader.at(ui_path, key, "falta este texto en español (los demás idiomas lo usan de respaldo)")
+    for intent_id in INTENTS:
+        if intent_id not in es.intents:
+            reader.add(es.folder / "intents.yaml", None, intent_id, "falta esta intención en español")
+    for topic_id in menu:
+        if topic_id not in es.topics and topic_id not in reader.broken_ids:
+            reader.at(menu_path, "", f"el menú nombra «{topic_id}», que no tiene archivo en content/es/topics/", menu.index(topic_id))
+    for topic in es.topics.values():
+        path = _topic_path(es, topic.id)
+        for name in ("answer", "source", "verified"):
+            if getattr(topic, name) is None:
+                reader.at(path, name, "falta este campo (obligatorio en español)")
+        if not topic.keywords:
+            reader.at(path, "keywords", "hace falta al menos una palabra clave")
+        if topic.id not in menu:
+            reader.at(path, "id", "este tema no está en content/menu.yaml: nadie lo vería en el menú")
+
+
+def _check_against_spanish(pack: LanguagePack, es: LanguagePack, reader: _Reader) -> None:
+    for topic in pack.topics.values():
+        path = _topic_path(pack, topic.id)
+        if pack.code != "es":
+            if topic.id not in es.topics and topic.id not in reader.broken_ids:
+                reader.at(path, "id", "este tema no existe en español")
+            if topic.translation is None:
+                reader.at(path, "translation", "indicá draft o reviewed")
+        if topic.translation == "reviewed" and not (topic.reviewed_by and topic.reviewed_on):
+            reader.at(path, "reviewed_by", "una traducción revisada lleva reviewed_by y reviewed_on", "translation")
+        for index, related in enumerate(topic.related):
+            if related not in es.topics and related not in reader.broken_ids:
+                reader.at(path, f"related[{index}]", f"el tema «{related}» no existe", "related", index)

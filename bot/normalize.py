@@ -1,0 +1,123 @@
+"""Turn what people type into keys that compare equal when they mean the same word.
+
+People write without accents, with typos, chat abbreviations ("q", "xq"), spellings by
+sound ("bisa", "kiero") and, in Mayan languages, with a dozen different apostrophes.
+Two levels, as the notes on the Mayan languages suggest:
+
+- `canon`: the text a person would recognise, with one apostrophe and NFKC applied;
+- `words` / `spanish_key` / `mayan_key`: the loose keys the matcher compares.
+
+Knows nothing of topics or languages' content: the matcher feeds it both sides.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import snowballstemmer
+
+__all__ = ["MAX_INPUT", "STOPWORDS", "canon", "fold", "mayan_key", "sound", "spanish_key", "words"]
+
+MAX_INPUT = 1000  # characters kept from one message before matching
+
+# Every way people type the glottal stop. Mapped to "'" BEFORE NFKC, which would turn
+# "´" into a space and a combining accent ("b´e" → "b ́e").
+_APOSTROPHES = "\u2019\u2018\u02bc\u02bb\u02c8\u00b4`\u2032\uff07\u02b9\u0060\u201b"
+_APOSTROPHE_TABLE = str.maketrans({ch: "'" for ch in _APOSTROPHES})
+_HYPHENS = str.maketrans({ch: "-" for ch in "\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d"})
+
+# Chat abbreviations, whole words only. Values may be several words.
+_ABBREVIATIONS = {
+    "q": "que", "k": "que", "ke": "que", "qe": "que", "xq": "porque", "pq": "porque",
+    "porq": "porque", "xk": "porque", "x": "por", "tmb": "tambien", "tb": "tambien",
+    "tbn": "tambien", "info": "informacion", "porfa": "por favor", "porfis": "por favor",
+    "xfa": "por favor", "xfavor": "por favor", "porfavor": "por favor", "plis": "por favor",
+    "pls": "por favor", "pa": "para", "pal": "para el", "d": "de", "ud": "usted",
+    "uds": "ustedes", "dnd": "donde", "cdo": "cuando", "msj": "mensaje", "bn": "bien",
+    "tons": "entonces", "nd": "nada", "ntc": "no te creas", "kien": "quien", "aki": "aqui",
+    "ps": "pues", "pss": "pues", "vdd": "verdad", "hrs": "horas", "xa": "para",
+}
+
+# Words that carry no topic: they neither count as evidence nor as unknown words.
+STOPWORDS = frozenset(
+    """
+    a al algo algun alguna algunas alguno algunos alla alli ante antes aqui asi aun
+    bien buen cada como con cual cuales cualquier cuando de del desde donde dos e el
+    ella ellas ellos en entre era eres es esa esas ese eso esos esta estan estas este
+    esto estos estoy fue ha hace hacer hago han hay he hoy la las le les lo los luego
+    mas me mi mia mis mucho muy nada ni no nos nosotros o otra otro para pero poco
+    por porque pues puede puedo que quien se sea ser si sin sobre solo son soy su sus
+    tal tambien tan tanto te tengo tener tenes ti tiene tienen todo todos tu tus un una
+    uno unos unas usted ustedes vos y ya yo ok sr sra don dona senor senora mire oiga
+    favor saber quiero necesito quisiera
+    pregunta pregunto preguntar dice dicen dijo dijeron va vamos voy van ir
+    """.split()
+)
+
+_STEMMER = snowballstemmer.stemmer("spanish")
+_NON_WORD = re.compile(r"[^0-9a-z'ñ]+")
+_REPEATS = re.compile(r"(.)\1+")
+
+
+def canon(text: str) -> str:
+    """One apostrophe, NFKC, lower case, no control or invisible characters, single spaces."""
+    text = text.translate(_APOSTROPHE_TABLE)
+    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHE_TABLE).translate(_HYPHENS)
+    text = "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
+        for ch in text
+        if unicodedata.category(ch) not in ("Cf", "Co", "Cs", "Cn")
+    )
+    return " ".join(text.lower().split())
+
+
+def fold(text: str) -> str:
+    """`canon` without accents and diaeresis; punctuation and emoji become spaces."""
+    decomposed = unicodedata.normalize("NFD", canon(text))
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(_NON_WORD.sub(" ", stripped).split())
+
+
+def words(text: str) -> list[str]:
+    """Folded words with chat abbreviations expanded and letter floods ("holaaaa") cut."""
+    out: list[str] = []
+    for word in fold(text[:MAX_INPUT]).split():
+        word = word.strip("'")
+        if not word:
+            continue
+        if not word.isdigit():
+            word = re.sub(r"(.)\1{2,}", r"\1", word)
+        out.extend(_ABBREVIATIONS.get(word, word).split())
+    return out
+
+
+@lru_cache(maxsize=65536)
+def sound(word: str) -> str:
+    """A spelling-by-sound key: b/v, s/z/c, ll/y, silent h, qu/k, ge/je; doubles collapsed."""
+    w = word.replace("'", "")
+    w = w.replace("ch", "\x00").replace("qu", "k").replace("h", "").replace("ll", "y")
+    w = re.sub(r"c([ei])", r"s\1", w)
+    w = w.replace("c", "k").replace("z", "s").replace("v", "b")
+    w = re.sub(r"g([ei])", r"j\1", w)
+    w = re.sub(r"gu([ei])", r"g\1", w)
+    w = w.replace("\x00", "ch")
+    return _REPEATS.sub(r"\1", w)
+
+
+@lru_cache(maxsize=65536)
+def spanish_key(word: str) -> str:
+    """The key of a Spanish word: stemmed, then by sound."""
+    return sound(_STEMMER.stemWord(word.replace("'", "")))
+
+
+@lru_cache(maxsize=65536)
+def mayan_key(word: str) -> str:
+    """The loose key of a Mayan word: no apostrophes, accents or doubled vowels.
+
+    Old and new spellings meet here too: q/k (q'ij, k'ij) and w/u (pwaq, puak).
+    """
+    w = word.replace("'", "").replace("-", "")
+    w = w.replace("q", "k").replace("w", "u")
+    return _REPEATS.sub(r"\1", w)

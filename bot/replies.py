@@ -1,0 +1,59 @@
+"""What the dialogue answers: plain data that each channel renders its own way.
+
+Channels show `options` as buttons or list rows when they can, and always accept the
+typed `key` too. `Option.payload` is what a button sends back: it names the choice
+itself (a topic, a language), so an old button still means what it said.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+__all__ = ["Incoming", "Kind", "Option", "Reply"]
+
+
+class Kind(StrEnum):
+    """What happened in a turn; the usage log and the metrics count these."""
+
+    TOPIC = "topic"
+    INTENT = "intent"
+    NOT_SURE = "not_sure"
+    MENU = "menu"
+    NUMBER = "number"
+    LANGUAGE = "language"
+    NON_TEXT = "non_text"
+    RATE_LIMITED = "rate_limited"
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str  # what the user can type: "1", "0"
+    payload: str  # what a button sends back: "topic:pasaporte-requisitos", "lang:quc", "menu"
+    title: str  # ≤ 24 characters for topics (a WhatsApp list row)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    lang: str
+    kind: Kind
+    options: tuple[Option, ...] = ()
+    audio: Path | None = None
+    topic: str | None = None  # topic or intent id, for the usage log
+    score: float | None = None
+    query: str | None = None  # the user's text, kept only on NOT_SURE (scrubbed before storage)
+    is_menu: bool = False  # options are the topic menu (WhatsApp shows a list)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message from a user, as a channel understood it."""
+
+    text: str = ""
+    payload: str | None = None  # a button or list row pressed
+    non_text: str | None = None  # "voice", "photo", "sticker", ... when there is no text
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,177 @@
+"""Dialogue flows, each turn a plain function call on the fixture content."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.dialogue import State, Step, respond
+from bot.matcher import Matcher
+from bot.replies import Incoming, Kind, Reply
+
+
+class Talk:
+    """A user talking to the pure dialogue, keeping the state between turns."""
+
+    def __init__(self, matcher: Matcher, state: State | None = None) -> None:
+        self.matcher = matcher
+        self.state = state or State()
+
+    def say(self, text: str = "", **kw: str) -> Reply:
+        self.state, reply = respond(self.state, Incoming(text=text, **kw), self.matcher)
+        return reply
+
+
+def keys(reply: Reply) -> list[tuple[str, str]]:
+    return [(o.key, o.payload) for o in reply.options]
+
+
+def test_first_contact_language_menu_topic_related(fixture_matcher: Matcher) -> None:
+    talk = Talk(fixture_matcher)
+    reply = talk.say("hola")
+    assert "No soy una persona" in reply.text
+    assert keys(reply) == [("1", "lang:es"), ("2", "lang:quc")]
+    assert [o.title for o in reply.options] == ["Español", "K'iche' (quiché)"]
+    assert talk.state.step is Step.LANGUAGE
+
+    reply = talk.say("1")
+    assert reply.kind is Kind.LANGUAGE and talk.state.lang == "es" and talk.state.step is Step.READY
+    assert keys(reply)[:3] == [("1", "topic:pasaporte-requisitos"), ("2", "topic:pasaporte-vigencia"), ("3", "topic:asilo-como-solicitar")]
+
+    reply = talk.say("3")
+    assert reply.kind is Kind.NUMBER and reply.topic == "asilo-como-solicitar"
+    assert "Respuesta de prueba sobre el asilo." in reply.text
+    assert keys(reply) == [("1", "topic:pasaporte-requisitos"), ("0", "menu:0")]
+
+    reply = talk.say("1")  # a related topic by number
+    assert reply.topic == "pasaporte-requisitos"
+    reply = talk.say("0")
+    assert reply.kind is Kind.MENU and reply.is_menu
+
+
+def test_language_remembered_and_question_answered(fixture_matcher: Matcher) -> None:
+    talk = Talk(fixture_matcher, State(Step.READY, "es"))
+    reply = talk.say("se me vencio el pasaporte")
+    assert reply.kind is Kind.TOPIC and reply.topic == "pasaporte-vigencia"
+    assert reply.text.endswith("¿Algo más?")
+    assert talk.state.lang == "es"
+
+
+def test_not_sure_offers_help_and_menu_never_an_answer(fixture_matcher: Matcher) -> None:
+    talk = Talk(fixture_matcher, State(Step.READY, "es"))
+    reply = talk.say("receta de pepian")
+    assert reply.kind is Kind.NOT_SURE and reply.topic is None
+    assert reply.text.startswith("No estoy seguro de haber entendido.")
+    assert ("0", "menu:0") in keys(reply)
+    assert any(p == "intent:ayuda-humana" for _, p in keys(reply))
+    assert reply.query == "receta de pepian"  # kept for the log, which scrubs it
+    reply = talk.say(keys(reply)[0][0])  # "1" → the help lines
+    assert "110" in reply.text and reply.topic == "ayuda-humana"
+
+
+def test_language_switch_by_word_and_by_name(fixture_matcher: Matcher) -> None:
+    talk = Talk(fixture_matcher, State(Step.READY, "es"))
+    reply = talk.say("idioma")
+    assert talk.state.step is Step.LANGUAGE and keys(reply)[1] == ("2", "lang:quc")
+    talk.say("2")
+    assert talk.state.lang == "quc" and talk.state.step is Step.READY
+    talk.say("cambiar idioma en español")
+    assert talk.state.lang == "es"
+
+
+def test_language_by_name_when_asked(fixture_matcher: Matcher) -> None:
+    talk = Talk(fixture_matcher)
+    talk.say("hola")
+    reply = talk.say("quiche")
+    assert talk.state.lang == "quc" and reply.kind is Kind.LANGUAGE
+
+
+@pytest.mark.parametrize(
+    "text, intent, fragment",
+    [
+        ("hola", "saludo", "¡Hola de nuevo!"),
+        ("muchas gracias", "gracias", "¡Con gusto!"),
+        ("adios", "despedida", "¡Adiós!"),
+        ("quiero hablar con una persona", "ayuda-humana", "110"),
+        ("menu", "menu", "Elegí un tema:"),
+    ],
+)
+def test_intents(fixture_matcher: Matcher, text: str, intent: str, fragment: str) -> None:
+    talk = Talk(fixture_matcher, State(Step.READY, "es"))
+    reply = talk.say(text)
+    assert reply.kind is Kind.INTENT and reply.topic == intent
+    assert fragment in reply.text
+
+
+def test_close_call_offers_both(fixture_matcher: Matcher) -> None:
+    talk = Talk(fixture_matcher, State(Step.READY, "es"))
+    match = fixture_matcher.match("tramite", "es")
+    assert match.close_call
+    reply = talk.say("tramite")
+    assert reply.kind is Kind.NOT_SURE
+    assert {p for _, p in keys(reply)} >= {"topic:pasaporte-requisitos", "topic:pasaporte-vigencia"}
+
+
+def test_draft_topic_gets_notice_and_spanish_reviewed_gets_translation(fixture_matcher: Matcher) -> None:
+    talk = Talk(fixture_matcher, State(Step.READY, "quc"))
+    reply = talk.say(payload="topic:pasaporte-requisitos")
+    assert reply.text.startswith("Traducción en revisión (quc); en español:")
+    assert "Respuesta de prueba sobre el pasaporte." in reply.text
+    reply = talk.say(payload="topic:asilo-como-solicitar")
+    assert "Texto revisado en K'iche' de prueba." in reply.text
+    assert "Traducción en revisión" not in reply.text
+
+
+def test_personal_data_gets_a_warning(fixture_matcher: Matcher) -> None:
+    talk = Talk(fixture_matcher, State(Step.READY, "es"))
+    reply = talk.say("me llamo Ana Lopez, mi cel es 5555 1234, como saco mi pasaporte")
+    assert reply.text.startswith("No necesito tus datos personales.")
+    assert reply.topic == "pasaporte-requisitos"
+
+
+def test_old_button_still_means_what_it_said(fixture_matcher: Matcher) -> None:
+    talk = Talk(fixture_matcher, State(Step.READY, "es"))
+    talk.say("menu")
+    reply = talk.say(payload="topic:asilo-como-solicitar")
+    assert reply.topic == "asilo-como-solicitar"
+    reply = talk.say(payload="topic:no-such-topic")
+    assert reply.is_menu
+
+
+def test_non_text_gets_a_kind_reply_and_the_menu(fixture_matcher: Matcher) -> None:
+    talk = Talk(fixture_matcher, State(Step.READY, "es"))
+    reply = talk.say(non_text="voice")
+    assert reply.kind is Kind.NON_TEXT and reply.text == "Solo leo texto." and reply.is_menu
+
+
+def test_state_survives_serialisation() -> None:
+    state = State(Step.READY, "kek", (("1", "topic:remesas"),))
+    assert State.from_dict(state.to_dict()) == state
+    assert State.from_dict({"garbage": 1}) == State()
+
+
+HOSTILE = [
+    "",
+    "   ",
+    "\n\n\t",
+    "x" * 10_000,
+    "pasaporte " * 2_000,
+    "\x00\x01\x02\x1b[31m",
+    "😂😂😂🙏",
+    "\u200b\u200c\u200d\ufeff",
+    "\u202e\u202dpasaporte\u202c",
+    "Ｐａｓａｐｏｒｔｅ",
+    "'''''",
+    "١٢٣",
+    "\ud800",
+    "0" * 50,
+    "99",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+@pytest.mark.parametrize("step", [Step.NEW, Step.READY])
+def test_hostile_input_gets_a_safe_reply(matcher: Matcher, text: str, step: Step) -> None:
+    state, reply = respond(State(step, "es"), Incoming(text=text), matcher)
+    assert reply.text.strip()
+    assert reply.options  # always a way forward
+    assert isinstance(state, State)
