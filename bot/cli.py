@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from bot.content import Content, load_content
 from bot.conversation import Conversations, MemoryStates
 from bot.errors import ContentError, PreguntaError, SettingsError
 from bot.matcher import Matcher
-from bot.privacy import load_or_create_key
+from bot.server import pseudonym_key, serve
 from bot.settings import Settings, load_settings
 
 __all__ = ["main"]
@@ -66,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("--lang", default="es", help="the language the user chose (default es)")
     _content_option(match)
 
+    command("serve", _serve, "Run the bot: every channel whose settings are present, and the webhook server.")
+
     content = commands.add_parser("content", help="Check the content files.", description="Check the content files.")
     content_commands = content.add_subparsers(title="commands", metavar="COMMAND")
     check = command("check", _content_check, "Validate every content file; list every problem with file and line.", content_commands)
@@ -86,7 +89,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
     content = _content(args, settings)
     if args.lang and args.lang not in content.languages:
         raise PreguntaError(f"unknown language {args.lang!r}; known: {', '.join(content.languages)}")
-    key = _pseudonym_key(settings)
+    key = pseudonym_key(settings)
     conversations = Conversations(Matcher(content), MemoryStates(), pseudonym_key=key)
     asyncio.run(run_chat(conversations, sys.stdin, sys.stdout, lang=args.lang))
     return 0
@@ -119,7 +122,22 @@ def _content_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _pseudonym_key(settings: Settings) -> bytes:
-    if settings.pregunta_pseudonym_key is not None:
-        return settings.pregunta_pseudonym_key.get_secret_value().encode()
-    return load_or_create_key(settings.pregunta_db.parent / "pseudonym.key")
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    _logging(settings)
+    if not (settings.telegram_enabled or settings.whatsapp_enabled):
+        logging.getLogger("bot").warning("no channel configured: set TELEGRAM_BOT_TOKEN or WHATSAPP_TOKEN")
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.pregunta_log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs request URLs, and Telegram's contain the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

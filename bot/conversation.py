@@ -18,6 +18,7 @@ from typing import Protocol
 
 from bot.dialogue import State, respond, slow_down
 from bot.matcher import Matcher
+from bot.metrics import Metrics
 from bot.privacy import pseudonym
 from bot.replies import Incoming, Kind, Reply
 
@@ -114,11 +115,13 @@ class Conversations:
         pseudonym_key: bytes,
         usage: UsageSink | None = None,
         flood: FloodGuard | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.matcher = matcher  # replaced whole on a content reload
         self.states = states
         self.usage = usage
         self.flood = flood or FloodGuard()
+        self.metrics = metrics or Metrics()
         self._key = pseudonym_key
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -134,6 +137,10 @@ class Conversations:
             if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
                 self._locks.pop(state_key, None)
         if reply is not None:
+            self.metrics.answers.labels(reply.kind.value).inc()
+            if reply.kind is Kind.NOT_SURE:
+                self.metrics.not_sure.inc()
+            self.metrics.latency.labels(channel).observe(time.perf_counter() - started)
             self._record(channel, str(user_id), reply, started)
         return reply
 

@@ -6,9 +6,28 @@ renders the `Reply`. Channels never import the matcher or the dialogue's interna
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from starlette.routing import BaseRoute
+
 from bot.replies import Option, Reply
 
-__all__ = ["as_text", "numbered", "split_text"]
+__all__ = ["Channel", "as_text", "numbered", "split_text"]
+
+
+class Channel(Protocol):
+    """A messaging platform. The server mounts its routes and starts and stops it.
+
+    Built as `Channel(settings, conversations, metrics)`, with no I/O in the constructor.
+    """
+
+    name: str
+
+    def routes(self) -> list[BaseRoute]: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def numbered(options: tuple[Option, ...]) -> str:

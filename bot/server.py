@@ -1,0 +1,182 @@
+"""The running service: content, conversations and channels behind one ASGI app.
+
+`Runtime` holds what lives as long as the process; `create_app(runtime)` returns the
+Starlette app whose routes are /healthz, /metrics and whatever the channels mount
+(/webhooks/telegram, /webhooks/whatsapp). `serve(settings)` runs it under uvicorn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import signal
+import socket
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.channels.base import Channel
+from bot.content import Content, load_content
+from bot.conversation import Conversations, FloodGuard, MemoryStates
+from bot.errors import SettingsError
+from bot.matcher import Matcher
+from bot.metrics import Metrics
+from bot.privacy import load_or_create_key
+from bot.settings import Settings
+
+__all__ = ["Runtime", "create_app", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything the server keeps between requests. Built without I/O; `start` does the I/O."""
+
+    settings: Settings
+    content: Content
+    conversations: Conversations
+    metrics: Metrics
+    channels: list[Channel] = field(default_factory=list)
+    started: bool = False
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        content = load_content(settings.pregunta_content, serve_drafts=set(settings.pregunta_serve_drafts))
+        metrics = Metrics()
+        conversations = Conversations(
+            Matcher(content),
+            MemoryStates(),
+            pseudonym_key=pseudonym_key(settings),
+            flood=FloodGuard(settings.pregunta_flood_messages, settings.pregunta_flood_seconds),
+            metrics=metrics,
+        )
+        runtime = cls(settings, content, conversations, metrics)
+        runtime.channels = _channels(settings, conversations, metrics)
+        return runtime
+
+    async def start(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        for channel in self.channels:
+            await channel.start()
+            log.info("channel %s started", channel.name)
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        for channel in reversed(self.channels):
+            try:
+                await channel.stop()
+            except Exception:
+                log.exception("channel %s did not stop cleanly", channel.name)
+
+    def routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = [Route("/healthz", self._healthz), Route("/metrics", self._metrics)]
+        for channel in self.channels:
+            routes.extend(channel.routes())
+        return routes
+
+    async def _healthz(self, request: Request) -> Response:
+        content = self.conversations.matcher.content
+        body = {
+            "status": "ok",
+            "content_version": content.version,
+            "content_loaded_at": content.loaded_at,
+            "content_load_seconds": round(content.load_seconds, 4),
+            "channels": [channel.name for channel in self.channels],
+        }
+        return JSONResponse(body)
+
+    async def _metrics(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _channels(settings: Settings, conversations: Conversations, metrics: Metrics) -> list[Channel]:
+    channels: list[Channel] = []
+    if settings.telegram_enabled:
+        from bot.channels.telegram import TelegramChannel
+
+        channels.append(TelegramChannel(settings, conversations, metrics))
+    if settings.whatsapp_enabled:
+        from bot.channels.whatsapp import WhatsAppChannel
+
+        channels.append(WhatsAppChannel(settings, conversations, metrics))
+    return channels
+
+
+def pseudonym_key(settings: Settings) -> bytes:
+    """PREGUNTA_PSEUDONYM_KEY, or a key made once and kept beside the database (mode 0600)."""
+    if settings.pregunta_pseudonym_key is not None:
+        return settings.pregunta_pseudonym_key.get_secret_value().encode()
+    return load_or_create_key(settings.pregunta_db.parent / "pseudonym.key")
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = Starlette(routes=runtime.routes(), lifespan=lifespan)
+    app.state.runtime = runtime
+    return app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind before anything starts, so a port in use is one clear line, not a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise SettingsError(f"PREGUNTA_PORT {port} is already in use on {host}") from None
+        raise SettingsError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or Ctrl-C; channels stop and queues flush before returning."""
+    runtime = Runtime.build(settings)
+    sock = bind(settings.pregunta_host, settings.pregunta_port)
+    # uvicorn re-raises the signal that stopped it once it is done; by then the lifespan
+    # has stopped the channels and flushed the log, so that echo must not kill us.
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        await runtime.start()
+        config = uvicorn.Config(
+            create_app(runtime),
+            log_level=settings.pregunta_log_level.lower(),
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+        server = uvicorn.Server(config)
+        log.info("listening on http://%s:%d", settings.pregunta_host, sock.getsockname()[1])
+        await server.serve(sockets=[sock])
+    finally:
+        await runtime.stop()
+        sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    log.info("stopped by signal %d", signum)
