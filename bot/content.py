@@ -148,6 +148,7 @@ class LanguagePack:
     ui_translation: Translation | None
     intents: dict[str, Intent]
     topics: dict[str, Topic]
+    synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word → its variants
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,18 @@ def _load_language(folder: Path, reader: _Reader) -> LanguagePack | None:
             if intent:
                 intents[key] = intent
 
+    synonyms: dict[str, tuple[str, ...]] = {}
+    synonyms_path = folder / "synonyms.yaml"
+    if synonyms_path.is_file():
+        data, lines = reader.read(synonyms_path)
+        if data is not None and not isinstance(data, dict):
+            reader.add(synonyms_path, 1, "", "debe ser una lista de «palabra: [variantes]»")
+        for word, variants in (data or {}).items() if isinstance(data, dict) else ():
+            if not isinstance(variants, list) or not all(isinstance(v, str | int) for v in variants):
+                reader.add(synonyms_path, lines.get((str(word),)), str(word), "debe ser una lista de variantes: [a, b, c]")
+                continue
+            synonyms[str(word)] = tuple(str(v) for v in variants)
+
     topics: dict[str, Topic] = {}
     for path in _yaml_files(folder / "topics"):
         data, lines = reader.read(path)
@@ -424,6 +437,7 @@ def _load_language(folder: Path, reader: _Reader) -> LanguagePack | None:
         ui_translation=ui.translation,
         intents=intents,
         topics=topics,
+        synonyms=synonyms,
     )
 
 

@@ -3,11 +3,12 @@
 Each entry (topic or intent) gets a vocabulary from its keywords (strong evidence) and
 its example questions and title (weaker evidence), in Spanish and in the user's
 language. A message scores against an entry by how much of its informative words the
-entry explains, weighted by how rare each word is across entries (so "pasaporte"
-counts for less than "vencido" when four topics say "pasaporte"), with a bonus for
-multi-word keywords found whole. Words not found exactly are looked up by edit
-distance (typos), and Mayan keyword stems also inside longer words (prefixes and
-suffixes). Below a threshold the answer is "not sure".
+entry explains, each word weighted by how rare it is across entries (so "pasaporte",
+which four topics share, counts for less than "vencido"), with a bonus for multi-word
+keywords found whole and for a message that is a keyword by itself. Words not found
+exactly are looked up by edit distance (typos), Mayan keyword stems also inside longer
+words (prefixes and suffixes), and the content's synonyms ("pisto" → "dinero") are
+applied to both sides first. Below a threshold the answer is "not sure".
 
 Knows nothing of channels or of the dialogue.
 """
@@ -16,27 +17,28 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from bot.content import Content
+from bot.content import Content, LanguagePack
 from bot.normalize import STOPWORDS, mayan_key, sound, spanish_key, words
 
 __all__ = ["CLOSE", "THRESHOLD", "Match", "Matcher"]
 
 THRESHOLD = 45.0  # below this the matcher is not sure
-CLOSE = 8.0  # best two within this many points: offer both
+CLOSE = 6.0  # best two topics within this many points: the dialogue offers both
 
-_KEYWORD = 1.0
-_EXAMPLE = 0.45
-_PHRASE_BONUS = 0.6
+_KEYWORD = 1.0  # a one-word keyword: the entry's own word
 _PHRASE_WORD = 0.6  # a word of a multi-word keyword, found alone
-_UNKNOWN_IDF = 1.6  # weight of a word no entry knows: it dilutes the evidence
-_EVIDENCE_SCALE = 2.2
+_EXAMPLE = 0.45  # a word of an example question or of the title
+_PHRASE_BONUS = 0.6  # share of a whole phrase's weight added when all its words are there
+_UNKNOWN_IDF = 2.2  # weight of a word no entry knows: it dilutes the evidence
+_EVIDENCE_SCALE = 2.2  # evidence at which confidence reaches 63 %
+_WHOLE = 88.0  # score of a message that is exactly one of an entry's keywords
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,9 @@ class Match:
 class _Entry:
     id: str
     is_intent: bool
-    terms: dict[str, float] = field(default_factory=dict)  # term -> weight (keyword or example)
+    terms: dict[str, float] = field(default_factory=dict)  # term → weight
     phrases: list[tuple[str, ...]] = field(default_factory=list)  # multi-term keywords
+    keywords: set[tuple[str, ...]] = field(default_factory=set)  # every keyword, as sorted terms
 
 
 @dataclass
@@ -66,26 +69,19 @@ class _Index:
     entries: list[_Entry]
     idf: dict[str, float]
     social: frozenset[str]  # words only intents know (hola, gracias): not a topic's concern
-    fuzzy_pool: dict[str, str]  # sound of a known word -> its term
-    mayan_stems: dict[str, str]  # mayan term of ≥ 4 letters -> term, matched inside words
-
-
-def _spanish_terms(text: str) -> list[str]:
-    return ["es:" + spanish_key(w) for w in words(text) if w not in STOPWORDS]
-
-
-def _mayan_terms(text: str) -> list[str]:
-    return ["my:" + mayan_key(w) for w in words(text) if w not in STOPWORDS]
+    synonyms: dict[tuple[str, ...], tuple[str, ...]]  # variant words → canonical words
+    longest_synonym: int
+    fuzzy_pool: dict[str, str]  # sound of a known word → its term
+    mayan_stems: dict[str, str]  # Mayan key of ≥ 4 letters → term, also matched inside words
+    mayan: bool  # the user's language is not Spanish
 
 
 class Matcher:
-    """Built once per content version; `match` is pure and thread-safe."""
+    """Built once per content version; `match` is pure and safe to share."""
 
     def __init__(self, content: Content) -> None:
         self.content = content
-        self._indexes: dict[str, _Index] = {}
-        for lang in content.languages:
-            self._indexes[lang] = self._build(lang)
+        self._indexes = {lang: self._build(lang) for lang in content.languages}
         self._cached = lru_cache(maxsize=4096)(self._match)
 
     def match(self, text: str, lang: str = "es") -> Match:
@@ -96,66 +92,75 @@ class Matcher:
     # -- building -------------------------------------------------------------------
 
     def _build(self, lang: str) -> _Index:
-        entries: dict[str, _Entry] = {}
         packs = [self.content.spanish]
         if lang != "es":
             packs.append(self.content.languages[lang])
-
-        def entry(entry_id: str, is_intent: bool) -> _Entry:
-            return entries.setdefault(entry_id, _Entry(entry_id, is_intent))
-
+        synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
         for pack in packs:
-            terms_of = _spanish_terms if pack.code == "es" else _mayan_terms
+            for canonical, variants in pack.synonyms.items():
+                for variant in variants:
+                    synonyms[tuple(words(variant))] = tuple(words(canonical))
+        synonyms.pop((), None)
+        index = _Index([], {}, frozenset(), synonyms, max(map(len, synonyms), default=0), {}, {}, lang != "es")
+
+        entries: dict[str, _Entry] = {}
+        names = [n for p in self.content.languages.values() for n in (*p.names, p.name, p.name_es)]
+        for pack in packs:
+            spanish = pack.code == "es"
+
+            def add(entry_id: str, is_intent: bool, texts: Iterable[str], weight: float) -> None:
+                entry = entries.setdefault(entry_id, _Entry(entry_id, is_intent))
+                for text in texts:
+                    _add(entry, self._terms(text, index, spanish), weight)
+
             for intent_id, intent in pack.intents.items():
-                _add(entry(intent_id, True), intent.keywords, terms_of, _KEYWORD)
-            names = [name for p in self.content.languages.values() for name in (*p.names, p.name, p.name_es)]
-            if pack.code == "es":
-                _add(entry("idioma", True), [f"en {name}" for name in names], terms_of, _KEYWORD)
+                add(intent_id, True, intent.keywords, _KEYWORD)
+            if spanish:
+                add("idioma", True, [f"en {name}" for name in names], _KEYWORD)
             for topic in pack.topics.values():
-                e = entry(topic.id, False)
-                _add(e, topic.keywords, terms_of, _KEYWORD)
-                _add(e, [topic.title, *topic.examples], terms_of, _EXAMPLE)
+                add(topic.id, False, topic.keywords, _KEYWORD)
+                add(topic.id, False, [topic.title, *topic.examples], _EXAMPLE)
 
         df: dict[str, int] = defaultdict(int)
-        for e in entries.values():
-            for term in e.terms:
+        for entry in entries.values():
+            for term in entry.terms:
                 df[term] += 1
         n = len(entries)
-        idf = {term: math.log((n + 1) / (count + 0.5)) for term, count in df.items()}
-
-        fuzzy_pool: dict[str, str] = {}
-        mayan_stems: dict[str, str] = {}
+        index.entries = list(entries.values())
+        index.idf = {term: math.log((n + 1) / (count + 0.5)) for term, count in df.items()}
+        topic_terms = {t for e in index.entries if not e.is_intent for t in e.terms}
+        index.social = frozenset(t for e in index.entries if e.is_intent for t in e.terms if t not in topic_terms)
         for pack in packs:
-            texts: list[str] = [kw for i in pack.intents.values() for kw in i.keywords]
-            for topic in pack.topics.values():
-                texts += [*topic.keywords, topic.title, *topic.examples]
-            for text in texts:
-                for w in words(text):
-                    if w in STOPWORDS or len(w) < 5 or w.isdigit():
-                        continue
-                    if pack.code == "es":
-                        fuzzy_pool.setdefault(sound(w), "es:" + spanish_key(w))
-                    else:
-                        key = mayan_key(w)
-                        fuzzy_pool.setdefault(key, "my:" + key)
-                        if len(key) >= 4:
-                            mayan_stems.setdefault(key, "my:" + key)
-        topic_terms = {t for e in entries.values() if not e.is_intent for t in e.terms}
-        social = frozenset(t for e in entries.values() if e.is_intent for t in e.terms if t not in topic_terms)
-        return _Index(list(entries.values()), idf, social, fuzzy_pool, mayan_stems)
+            for word in _vocabulary(pack):
+                if pack.code == "es":
+                    index.fuzzy_pool.setdefault(sound(word), "es:" + spanish_key(word))
+                else:
+                    key = mayan_key(word)
+                    index.fuzzy_pool.setdefault(key, "my:" + key)
+                    if len(key) >= 4:
+                        index.mayan_stems.setdefault(key, "my:" + key)
+        return index
+
+    def _terms(self, text: str, index: _Index, spanish: bool) -> list[str]:
+        """The terms of a keyword or example (no fuzzy look-up: content is spelt right)."""
+        found = []
+        for word in _with_synonyms(words(text), index):
+            if word not in STOPWORDS:
+                found.append("es:" + spanish_key(word) if spanish else "my:" + mayan_key(word))
+        return found
 
     # -- matching -------------------------------------------------------------------
 
     def _match(self, text: str, lang: str) -> Match:
         index = self._indexes[lang]
-        query = self._query_terms(text, index)
-        if not query:
+        present = self._query_terms(text, index)
+        if not present:
             return Match(None, 0.0)
-        present = {term: factor for term, factor in query.values()}
         total_all = sum(index.idf.get(term, _UNKNOWN_IDF) for term in present)
         total_topic = sum(index.idf.get(term, _UNKNOWN_IDF) for term in present if term not in index.social)
+        whole = tuple(sorted(present))
 
-        scored: list[tuple[str, float, bool]] = []
+        scored: list[tuple[float, float, str, bool]] = []  # (score, evidence, id, is_intent)
         for entry in index.entries:
             evidence = 0.0
             for term, factor in present.items():
@@ -171,65 +176,96 @@ class Matcher:
             coverage = min(1.0, evidence / total) if total else 0.0
             strength = 1.0 - math.exp(-evidence / _EVIDENCE_SCALE)
             score = 100.0 * strength * (0.35 + 0.65 * coverage)
-            scored.append((entry.id, round(score, 1), entry.is_intent))
+            if whole in entry.keywords:
+                score = max(score, _WHOLE * min(present.values()))
+            scored.append((round(score, 1), evidence, entry.id, entry.is_intent))
 
         if not scored:
             return Match(None, 0.0)
-        scored.sort(key=lambda item: (-item[1], item[0]))
-        candidates = tuple((entry_id, score) for entry_id, score, _ in scored[:3])
-        topics = [(entry_id, score) for entry_id, score, is_intent in scored if not is_intent]
+        scored.sort(key=lambda item: (-item[0], -item[1], item[2]))
+        candidates = tuple((entry_id, score) for score, _, entry_id, _ in scored[:3])
+        topics = [(entry_id, score) for score, _, entry_id, is_intent in scored if not is_intent]
         # A topic above the threshold wins over a greeting or thanks around it.
         best = topics[0] if topics and topics[0][1] >= THRESHOLD else candidates[0]
+        ordered = (best, *[c for c in candidates if c[0] != best[0]])[:3]
         if best[1] < THRESHOLD:
-            return Match(None, best[1], candidates)
-        ordered = (best, *[c for c in candidates if c[0] != best[0]])
-        return Match(best[0], best[1], ordered[:3])
+            return Match(None, best[1], ordered)
+        return Match(best[0], best[1], ordered)
 
-    def _query_terms(self, text: str, index: _Index) -> dict[str, tuple[str, float]]:
-        """Each informative word of the query → (term it matched, confidence 0..1)."""
-        out: dict[str, tuple[str, float]] = {}
-        for w in words(text):
-            if w in STOPWORDS or w in out:
+    def _query_terms(self, text: str, index: _Index) -> dict[str, float]:
+        """Each informative word of the message → the term it matched and how surely (0..1)."""
+        out: dict[str, float] = {}
+        for word in _with_synonyms(words(text), index):
+            if word in STOPWORDS:
                 continue
-            es, my = "es:" + spanish_key(w), "my:" + mayan_key(w)
+            es, my = "es:" + spanish_key(word), "my:" + mayan_key(word)
             if es in index.idf:
-                out[w] = (es, 1.0)
+                term, factor = es, 1.0
             elif my in index.idf:
-                out[w] = (my, 1.0)
-            elif len(w) >= 5 and not w.isdigit():
-                out[w] = _fuzzy(w, index) or _inside(my[3:], index) or (es, 1.0)
+                term, factor = my, 1.0
+            elif len(word) >= 5 and not word.isdigit():
+                term, factor = _fuzzy(word, index) or (index.mayan and _inside(my[3:], index)) or (es, 1.0)
             else:
-                out[w] = (es, 1.0)
+                term, factor = es, 1.0
+            out[term] = max(out.get(term, 0.0), factor)
         return out
 
 
-def _add(entry: _Entry, texts: Iterable[str], terms_of: Callable[[str], list[str]], weight: float) -> None:
+def _with_synonyms(found: list[str], index: _Index) -> list[str]:
+    """Replace variants by their canonical words, longest variant first."""
+    if not index.synonyms:
+        return found
+    out: list[str] = []
+    i = 0
+    while i < len(found):
+        for size in range(min(index.longest_synonym, len(found) - i), 0, -1):
+            canonical = index.synonyms.get(tuple(found[i : i + size]))
+            if canonical is not None:
+                out.extend(canonical)
+                i += size
+                break
+        else:
+            out.append(found[i])
+            i += 1
+    return out
+
+
+def _add(entry: _Entry, terms: list[str], weight: float) -> None:
     """Words of a one-word keyword are the entry's own; words of a phrase count for less
     alone, and the phrase found whole earns a bonus."""
-    for text in texts:
-        unique = tuple(dict.fromkeys(terms_of(text)))
-        if weight == _KEYWORD and len(unique) > 1:
+    unique = tuple(dict.fromkeys(terms))
+    if not unique:
+        return
+    term_weight = weight
+    if weight == _KEYWORD:
+        entry.keywords.add(tuple(sorted(unique)))
+        if len(unique) > 1:
             entry.phrases.append(unique)
-            term_weight = weight * _PHRASE_WORD
-        else:
-            term_weight = weight
-        for term in unique:
-            entry.terms[term] = max(entry.terms.get(term, 0.0), term_weight)
+            term_weight = _PHRASE_WORD
+    for term in unique:
+        entry.terms[term] = max(entry.terms.get(term, 0.0), term_weight)
+
+
+def _vocabulary(pack: LanguagePack) -> set[str]:
+    """Words of five letters or more in a language's keywords, examples and titles."""
+    texts = [kw for intent in pack.intents.values() for kw in intent.keywords]
+    for topic in pack.topics.values():
+        texts += [*topic.keywords, topic.title, *topic.examples]
+    return {w for text in texts for w in words(text) if len(w) >= 5 and not w.isdigit() and w not in STOPWORDS}
 
 
 def _fuzzy(word: str, index: _Index) -> tuple[str, float] | None:
-    """A typo: the known word within one edit (two for long words), by sound."""
+    """A typo: the known word within one edit (two for long words), compared by sound."""
     key = sound(word)
     limit = 1 if len(key) < 8 else 2
     found = process.extractOne(key, index.fuzzy_pool.keys(), scorer=DamerauLevenshtein.distance, score_cutoff=limit)
     if found is None:
         return None
     known, distance, _ = found
-    return index.fuzzy_pool[known], 1.0 - 0.15 * distance
+    return index.fuzzy_pool[known], 1.0 - 0.12 * distance
 
 
 def _inside(key: str, index: _Index) -> tuple[str, float] | None:
     """A Mayan stem of four letters or more inside a longer word (prefixes, suffixes)."""
     best = max((stem for stem in index.mayan_stems if stem in key), key=len, default=None)
     return (index.mayan_stems[best], 0.85) if best else None
-

@@ -1,0 +1,104 @@
+"""The `pregunta` command as people run it: as a subprocess, through stdin and stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURE_CONTENT, ROOT
+
+
+def run(*args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True, timeout=60,
+        env=full_env, cwd=cwd or ROOT,
+    )
+
+
+@pytest.fixture
+def data_env(tmp_path: Path) -> dict[str, str]:
+    return {"PREGUNTA_DB": str(tmp_path / "data" / "pregunta.sqlite3")}
+
+
+def test_chat_through_stdin(data_env: dict[str, str]) -> None:
+    done = run("chat", stdin="hola\n1\nse me vencio el pasaporte\n0\nadios\n", env=data_env)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "¿En qué idioma querés conversar?" in out
+    assert "1 Español" in out
+    assert "pasaporte" in out.lower()
+    assert "¿Algo más?" in out and "0 Menú" in out
+    assert "*" not in out  # bold markers are for the apps
+
+
+def test_chat_with_lang_and_fixture_content(data_env: dict[str, str]) -> None:
+    done = run("chat", "--lang", "es", "--content", str(FIXTURE_CONTENT), stdin="tramite\n", env=data_env)
+    assert done.returncode == 0, done.stderr
+    assert "Listo. Escribí tu pregunta:" in done.stdout
+    assert "¿Preguntabas por alguno de estos?" in done.stdout
+
+
+def test_chat_hostile_stdin(data_env: dict[str, str]) -> None:
+    done = run("chat", "--lang", "es", stdin="\n\x00\x1b[2J\n" + "x" * 20_000 + "\n😂\n\u202e\n", env=data_env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("No pude leer tu mensaje.") >= 1
+
+
+def test_match_json_lines() -> None:
+    done = run("match", "--lang", "quc", stdin="pasaporte\nreceta de pepian\n\n")
+    assert done.returncode == 0 and done.stderr == ""
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["id"] for line in lines] == ["pasaporte-requisitos", None, None]
+    assert set(lines[0]) == {"text", "lang", "id", "score", "candidates"}
+    assert lines[0]["lang"] == "quc" and lines[0]["candidates"][0][0] == "pasaporte-requisitos"
+
+
+def test_content_check_ok() -> None:
+    done = run("content", "check")
+    assert done.returncode == 0, done.stderr
+    assert "contenido correcto" in done.stdout
+
+
+def test_content_check_reports_every_problem(tmp_path: Path) -> None:
+    import shutil
+
+    target = tmp_path / "content"
+    shutil.copytree(FIXTURE_CONTENT, target)
+    topic = target / "es/topics/asilo-como-solicitar.yaml"
+    topic.write_text(topic.read_text().replace("title: Pedir asilo", "title: " + "y" * 30).replace("source:", "fuente:"))
+    done = run("content", "check", "--content", str(target))
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert f"{topic}:2 title: demasiado largo: máximo 24 caracteres" in lines
+    assert f"{topic}:7 fuente: campo desconocido (¿está bien escrito?)" in lines
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_setting_is_one_line_and_exit_2() -> None:
+    done = run("content", "check", env={"PREGUNTA_PORT": "not-a-port"})
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("pregunta: setting PREGUNTA_PORT")
+    assert "Traceback" not in done.stderr
+
+
+def test_every_command_has_help() -> None:
+    from bot.cli import _parser
+
+    parser = _parser()
+    pending = [parser]
+    seen = 0
+    while pending:
+        current = pending.pop()
+        for action in current._actions:
+            if action.__class__.__name__ == "_SubParsersAction":
+                for name, sub in action.choices.items():
+                    assert sub.description, f"command {name!r} has no help"
+                    pending.append(sub)
+                    seen += 1
+    assert seen >= 4
