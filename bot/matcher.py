@@ -29,7 +29,7 @@ from bot.normalize import STOPWORDS, mayan_key, sound, spanish_key, words
 
 __all__ = ["CLOSE", "THRESHOLD", "Match", "Matcher"]
 
-THRESHOLD = 45.0  # below this the matcher is not sure
+THRESHOLD = 42.0  # below this the matcher is not sure
 CLOSE = 6.0  # best two topics within this many points: the dialogue offers both
 
 _KEYWORD = 1.0  # a one-word keyword: the entry's own word
@@ -60,7 +60,7 @@ class _Entry:
     id: str
     is_intent: bool
     terms: dict[str, float] = field(default_factory=dict)  # term → weight
-    phrases: list[tuple[str, ...]] = field(default_factory=list)  # multi-term keywords
+    phrases: set[tuple[str, ...]] = field(default_factory=set)  # multi-term keywords
     keywords: set[tuple[str, ...]] = field(default_factory=set)  # every keyword, as sorted terms
 
 
@@ -69,7 +69,7 @@ class _Index:
     entries: list[_Entry]
     idf: dict[str, float]
     social: frozenset[str]  # words only intents know (hola, gracias): not a topic's concern
-    synonyms: dict[tuple[str, ...], tuple[str, ...]]  # variant words → canonical words
+    synonyms: dict[tuple[str, ...], str]  # variant words → the canonical word
     longest_synonym: int
     fuzzy_pool: dict[str, str]  # sound of a known word → its term
     mayan_stems: dict[str, str]  # Mayan key of ≥ 4 letters → term, also matched inside words
@@ -95,11 +95,13 @@ class Matcher:
         packs = [self.content.spanish]
         if lang != "es":
             packs.append(self.content.languages[lang])
-        synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
+        synonyms: dict[tuple[str, ...], str] = {}
         for pack in packs:
             for canonical, variants in pack.synonyms.items():
-                for variant in variants:
-                    synonyms[tuple(words(variant))] = tuple(words(canonical))
+                # "estados unidos" becomes one word, so a place is not counted twice
+                token = "_".join(words(canonical))
+                for variant in (canonical, *variants):
+                    synonyms[tuple(words(variant))] = token
         synonyms.pop((), None)
         index = _Index([], {}, frozenset(), synonyms, max(map(len, synonyms), default=0), {}, {}, lang != "es")
 
@@ -143,11 +145,10 @@ class Matcher:
 
     def _terms(self, text: str, index: _Index, spanish: bool) -> list[str]:
         """The terms of a keyword or example (no fuzzy look-up: content is spelt right)."""
-        found = []
-        for word in _with_synonyms(words(text), index):
-            if word not in STOPWORDS:
-                found.append("es:" + spanish_key(word) if spanish else "my:" + mayan_key(word))
-        return found
+        every = _with_synonyms(words(text), index)
+        # "que tal", "me voy": a keyword made only of small words keeps them all
+        informative = [w for w in every if w not in STOPWORDS] or every
+        return ["es:" + spanish_key(w) if spanish else "my:" + mayan_key(w) for w in informative]
 
     # -- matching -------------------------------------------------------------------
 
@@ -195,9 +196,10 @@ class Matcher:
     def _query_terms(self, text: str, index: _Index) -> dict[str, float]:
         """Each informative word of the message → the term it matched and how surely (0..1)."""
         out: dict[str, float] = {}
-        for word in _with_synonyms(words(text), index):
-            if word in STOPWORDS:
-                continue
+        every = _with_synonyms(words(text), index)
+        # numbers no keyword knows (amounts, ages, years) are neither evidence nor noise
+        informative = [w for w in every if w not in STOPWORDS and not (w.isdigit() and "es:" + w not in index.idf)]
+        for word in informative or every:
             es, my = "es:" + spanish_key(word), "my:" + mayan_key(word)
             if es in index.idf:
                 term, factor = es, 1.0
@@ -221,7 +223,7 @@ def _with_synonyms(found: list[str], index: _Index) -> list[str]:
         for size in range(min(index.longest_synonym, len(found) - i), 0, -1):
             canonical = index.synonyms.get(tuple(found[i : i + size]))
             if canonical is not None:
-                out.extend(canonical)
+                out.append(canonical)
                 i += size
                 break
         else:
@@ -240,7 +242,7 @@ def _add(entry: _Entry, terms: list[str], weight: float) -> None:
     if weight == _KEYWORD:
         entry.keywords.add(tuple(sorted(unique)))
         if len(unique) > 1:
-            entry.phrases.append(unique)
+            entry.phrases.add(unique)
             term_weight = _PHRASE_WORD
     for term in unique:
         entry.terms[term] = max(entry.terms.get(term, 0.0), term_weight)

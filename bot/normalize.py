@@ -44,15 +44,15 @@ _ABBREVIATIONS = {
 STOPWORDS = frozenset(
     """
     a al algo algun alguna algunas alguno algunos alla alli ante antes aqui asi aun
-    bien buen cada como con cual cuales cualquier cuando de del desde donde dos e el
+    bien buen cada como con cual cuales cualquier cuando de del desde dos e el
     ella ellas ellos en entre era eres es esa esas ese eso esos esta estan estas este
     esto estos estoy fue ha hace hacer hago han hay he hoy la las le les lo los luego
-    mas me mi mia mis mucho muy nada ni no nos nosotros o otra otro para pero poco
-    por porque pues puede puedo que quien se sea ser si sin sobre solo son soy su sus
+    mas me mi mia mis mucho muy ni no nos nosotros o otra otro para pero poco
+    por porque pues puede puedo que quien se sea ser si sin sobre son soy su sus
     tal tambien tan tanto te tengo tener tenes ti tiene tienen todo todos tu tus un una
     uno unos unas usted ustedes vos y ya yo ok sr sra don dona senor senora mire oiga
     favor saber quiero necesito quisiera
-    pregunta pregunto preguntar dice dicen dijo dijeron va vamos voy van ir
+    pregunta pregunto preguntar dice dicen dijo dijeron va vamos voy van ir mil
     """.split()
 )
 
@@ -96,19 +96,23 @@ def words(text: str) -> list[str]:
 @lru_cache(maxsize=65536)
 def sound(word: str) -> str:
     """A spelling-by-sound key: b/v, s/z/c, ll/y, silent h, qu/k, ge/je; doubles collapsed."""
+    if word.isdigit():
+        return word
     w = word.replace("'", "")
     w = w.replace("ch", "\x00").replace("qu", "k").replace("h", "").replace("ll", "y")
     w = re.sub(r"c([ei])", r"s\1", w)
     w = w.replace("c", "k").replace("z", "s").replace("v", "b")
     w = re.sub(r"g([ei])", r"j\1", w)
     w = re.sub(r"gu([ei])", r"g\1", w)
-    w = w.replace("\x00", "ch")
-    return _REPEATS.sub(r"\1", w)
+    w = _REPEATS.sub(r"\1", w.replace("\x00", "ch"))
+    return w or word
 
 
 @lru_cache(maxsize=65536)
 def spanish_key(word: str) -> str:
     """The key of a Spanish word: stemmed, then by sound."""
+    if word.isdigit() or "_" in word:  # numbers and synonym tokens stay whole
+        return word
     return sound(_STEMMER.stemWord(word.replace("'", "")))
 
 

@@ -1,0 +1,554 @@
+"""The Telegram channel: python-telegram-bot's Application, by long polling or webhook.
+
+Turns Telegram updates into `Incoming` messages for `Conversations.handle` and renders
+each `Reply`: HTML text split at 4,096 characters, options as inline buttons ("1 · Pasaporte",
+so typed numbers still match), audio as a voice message. Sends are retried (RetryAfter
+honoured, network errors and 5xx backed off), then logged and counted. Knows nothing of
+matching or of the dialogue's states; never logs the token, user ids or chat ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hmac
+import json
+import logging
+import re
+import warnings
+from collections.abc import Awaitable, Callable
+from html import escape
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    LinkPreviewOptions,
+    Message,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.channels.base import as_text, split_text
+from bot.conversation import Conversations
+from bot.errors import ChannelError, SettingsError
+from bot.metrics import Metrics
+from bot.replies import Incoming, Option, Reply
+from bot.settings import Settings
+
+__all__ = ["TelegramChannel", "callback_data", "render_html"]
+
+log = logging.getLogger(__name__)
+
+NAME = "telegram"
+WEBHOOK_PATH = "/webhooks/telegram"
+_MESSAGE_LIMIT = 4096  # characters of text after entity parsing, counted in UTF-16 units
+_CALLBACK_LIMIT = 64  # bytes of callback_data
+_ALLOWED_UPDATES = ["message", "callback_query"]  # edits, reactions, channel posts: never asked for
+_TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,}$")
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_BOLD = re.compile(r"\*(?=\S)([^*\n]+?)(?<=\S)\*")
+
+# What each command sends to the dialogue: the payload of the button that does the same.
+_COMMANDS = {
+    "start": "menu:0",
+    "menu": "menu:0",
+    "idioma": "intent:idioma",
+    "ayuda": "intent:ayuda-humana",
+}
+# Descriptions for setMyCommands. Telegram only knows ISO 639-1 codes, so the Mayan
+# languages cannot have their own list: everyone else gets the default (Spanish) one.
+_COMMAND_DESCRIPTIONS: dict[str | None, dict[str, str]] = {
+    None: {
+        "start": "Empezar",
+        "menu": "Ver los temas",
+        "idioma": "Cambiar de idioma",
+        "ayuda": "Líneas de ayuda",
+    },
+    "es": {
+        "start": "Empezar",
+        "menu": "Ver los temas",
+        "idioma": "Cambiar de idioma",
+        "ayuda": "Líneas de ayuda",
+    },
+}
+# Message contents the bot cannot read, in the order to test them (an animation also
+# carries a document, a venue a location).
+_NON_TEXT = (
+    "voice", "audio", "video_note", "video", "animation", "photo", "sticker",
+    "venue", "location", "contact", "document", "poll", "dice",
+)  # fmt: skip
+
+T = TypeVar("T")
+_Context = ContextTypes.DEFAULT_TYPE
+
+
+class TelegramChannel:
+    """One bot token, served by long polling or by a webhook on the project's ASGI app."""
+
+    name = NAME
+    retry_delays: tuple[float, ...] = (0.5, 2.0, 5.0)  # between attempts on network errors and 5xx
+    max_retry_after = 60.0  # seconds; Telegram asking for a longer pause means give up this reply
+    poll_timeout = 10.0  # seconds a getUpdates long poll waits for news
+
+    def __init__(self, settings: Settings, conversations: Conversations, metrics: Metrics) -> None:
+        token = settings.telegram_bot_token
+        if token is None or not _TOKEN.match(token.get_secret_value()):
+            raise SettingsError("TELEGRAM_BOT_TOKEN is malformed: expected <digits>:<secret>, as BotFather gives it")
+        self._token = token.get_secret_value()
+        self._settings = settings
+        self._mode = settings.telegram_mode
+        self._secret = b""
+        if self._mode == "webhook":
+            url = settings.telegram_webhook_url or ""
+            if not url.startswith("https://"):
+                raise SettingsError("TELEGRAM_WEBHOOK_URL must be an https:// URL in webhook mode")
+            secret = settings.telegram_webhook_secret
+            if secret is None or not _SECRET.match(secret.get_secret_value()):
+                raise SettingsError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and - in webhook mode")
+            self._secret = secret.get_secret_value().encode()
+        self.conversations = conversations
+        self.metrics = metrics
+        self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
+        self._closing = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        if self._mode != "webhook":
+            return []
+        return [Route(WEBHOOK_PATH, self._webhook, methods=["POST"])]
+
+    async def start(self) -> None:
+        """Check the token (getMe), register the commands, then poll or set the webhook."""
+        # httpx logs request URLs at INFO, and Bot API URLs contain the token.
+        logging.getLogger("httpx").setLevel(max(logging.getLogger("httpx").level, logging.WARNING))
+        self._closing.clear()
+        app = self._app = self._build()
+        try:
+            await app.initialize()
+        except InvalidToken:
+            raise SettingsError(f"TELEGRAM_BOT_TOKEN was refused by the Bot API at {self._where()}") from None
+        except TelegramError as exc:
+            raise ChannelError(f"cannot reach the Telegram Bot API at {self._where()}: {self._redact(str(exc))}") from None
+        await self._set_commands(app)
+        await app.start()
+        try:
+            if self._mode == "webhook":
+                await app.bot.set_webhook(
+                    self._settings.telegram_webhook_url or "",
+                    allowed_updates=_ALLOWED_UPDATES,
+                    secret_token=self._secret.decode(),
+                )
+            else:
+                assert app.updater is not None
+                await app.updater.start_polling(
+                    timeout=dt.timedelta(seconds=self.poll_timeout),
+                    allowed_updates=_ALLOWED_UPDATES,
+                    error_callback=self._polling_error,
+                )
+        except TelegramError as exc:
+            what = "setWebhook" if self._mode == "webhook" else "deleteWebhook before polling"
+            raise ChannelError(f"Telegram refused {what}: {self._redact(str(exc))}") from None
+        log.info("telegram bot @%s ready (%s)", app.bot.username, self._mode)
+
+    async def stop(self) -> None:
+        """Stop fetching, let updates in hand finish (retries give up at once), close clients."""
+        self._closing.set()
+        app, self._app = self._app, None
+        if app is None:
+            return
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
+        # trust_env=False: proxy variables in the environment must not reroute the bot
+        # (and loopback tests must not go through a proxy).
+        def request(pool: int) -> HTTPXRequest:
+            return HTTPXRequest(connection_pool_size=pool, httpx_kwargs={"trust_env": False})
+
+        builder = (
+            ApplicationBuilder()
+            .token(self._token)
+            .base_url(self._settings.telegram_base_url)
+            .base_file_url(self._settings.telegram_base_file_url)
+            .request(request(64))
+            .get_updates_request(request(1))
+            .concurrent_updates(_ChatByChat(512))
+            .job_queue(None)
+        )
+        if self._mode == "webhook":
+            builder = builder.updater(None)
+        app = builder.build()
+        app.add_handler(CommandHandler(list(_COMMANDS), self._on_command, filters=filters.UpdateType.MESSAGE))
+        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
+        app.add_handler(CallbackQueryHandler(self._on_callback))
+        app.add_error_handler(self._on_error)
+        return app
+
+    async def _set_commands(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        for language, descriptions in _COMMAND_DESCRIPTIONS.items():
+            commands = [BotCommand(command, descriptions[command]) for command in _COMMANDS]
+            try:
+                await app.bot.set_my_commands(commands, language_code=language)
+            except TelegramError as exc:  # the bot works without its command list
+                log.warning("telegram setMyCommands (%s) failed: %s", language or "default", self._redact(str(exc)))
+
+    # -- the webhook ----------------------------------------------------------------------
+
+    async def _webhook(self, request: Request) -> Response:
+        """Check the secret, hand the update to the Application's queue, answer at once."""
+        given = request.headers.get("x-telegram-bot-api-secret-token", "").encode()
+        if not hmac.compare_digest(given, self._secret):
+            log.warning("telegram webhook: request without the right secret token refused")
+            return Response(status_code=403)
+        app = self._app
+        if app is None or not app.running:
+            return Response(status_code=503)
+        try:
+            data = json.loads(await request.body())
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
+            update = Update.de_json(data, app.bot)
+        except Exception:
+            log.warning("telegram webhook: malformed update refused")
+            return Response(status_code=400)
+        await app.update_queue.put(update)
+        return Response(status_code=200)
+
+    # -- handlers ------------------------------------------------------------------------
+
+    async def _on_command(self, update: Update, context: _Context) -> None:
+        """/start, /menu, /idioma, /ayuda: the same as pressing the matching button."""
+        message = update.message
+        if message is None or message.from_user is None or not message.text:
+            return
+        command = message.text.split()[0].lstrip("/").split("@")[0].lower()
+        await self._converse(message, message.from_user.id, Incoming(payload=_COMMANDS.get(command, "menu:0")))
+
+    async def _on_message(self, update: Update, context: _Context) -> None:
+        """Text, or something the bot cannot read; in groups only when addressed."""
+        message = update.message
+        if message is None or message.from_user is None or message.from_user.is_bot:
+            return
+        incoming = _incoming(message, context.bot.id, context.bot.username)
+        if incoming is not None:
+            await self._converse(message, message.from_user.id, incoming)
+
+    async def _on_callback(self, update: Update, context: _Context) -> None:
+        """A button: acknowledge it (so the spinner stops), then treat it as the choice."""
+        query = update.callback_query
+        if query is None:
+            return
+        await self._attempt("answerCallbackQuery", query.answer, retry=False)
+        data = query.data or ""
+        # A button whose payload did not fit carries its number instead.
+        incoming = Incoming(text=data) if data.isdigit() else Incoming(payload=data)
+        message = query.message if isinstance(query.message, Message) else None
+        await self._converse(message, query.from_user.id, incoming, query=query)
+
+    async def _on_error(self, update: object, context: _Context) -> None:
+        """The one error handler: log it, count it; the next update goes on as usual."""
+        self.metrics.errors.labels(NAME).inc()
+        update_id = update.update_id if isinstance(update, Update) else None
+        error = context.error
+        log.error(
+            "telegram update %s failed: %s",
+            update_id,
+            self._redact(repr(error)),
+            exc_info=(type(error), error, error.__traceback__) if error else None,
+        )
+
+    def _polling_error(self, exc: TelegramError) -> None:
+        self.metrics.errors.labels(NAME).inc()
+        if isinstance(exc, Conflict):
+            log.error("telegram polling: another process uses this token (webhook set or second poller)")
+        else:
+            log.warning("telegram polling failed, retrying: %s", self._redact(str(exc)))
+
+    # -- one turn -------------------------------------------------------------------------
+
+    async def _converse(
+        self, message: Message | None, user_id: int, incoming: Incoming, query: CallbackQuery | None = None
+    ) -> None:
+        reply = await self.conversations.handle(NAME, str(user_id), incoming)
+        self.metrics.messages_in.labels(NAME, reply.lang if reply else "-").inc()
+        if reply is None:
+            return
+        chat_id = message.chat.id if message is not None else user_id
+        where: dict[str, Any] = {}
+        if message is not None and message.is_topic_message and message.message_thread_id:
+            where["message_thread_id"] = message.message_thread_id
+        if message is not None and query is None and message.chat.type != ChatType.PRIVATE:
+            # In a group, answer the person's message so it is clear whom the bot answers.
+            where["reply_parameters"] = ReplyParameters(message.message_id, allow_sending_without_reply=True)
+        await self._send(chat_id, reply, where)
+
+    async def _send(self, chat_id: int, reply: Reply, where: dict[str, Any]) -> None:
+        app = self._app
+        if app is None:
+            return
+        bot = app.bot
+        await self._attempt("sendChatAction", lambda: bot.send_chat_action(chat_id, ChatAction.TYPING, **_thread(where)), retry=False)
+        text = reply.text if reply.text.strip() else as_text(reply)
+        parts = _parts(text)
+        markup = keyboard(reply.options)
+        for number, part in enumerate(parts, start=1):
+            last = number == len(parts)
+            sent = await self._send_text(chat_id, part, markup if last else None, where if number == 1 else _thread(where))
+            if sent is None:
+                return  # the rest would read out of order; the person can ask again
+            self.metrics.messages_out.labels(NAME, reply.lang).inc()
+        if reply.audio is not None:
+            await self._send_voice(chat_id, reply, _thread(where))
+
+    async def _send_text(
+        self, chat_id: int, part: str, markup: InlineKeyboardMarkup | None, where: dict[str, Any]
+    ) -> Message | None:
+        assert self._app is not None
+        bot = self._app.bot
+        no_preview = LinkPreviewOptions(is_disabled=True)
+
+        def html() -> Awaitable[Message]:
+            return bot.send_message(
+                chat_id, render_html(part), parse_mode=ParseMode.HTML, reply_markup=markup,
+                link_preview_options=no_preview, **where,
+            )  # fmt: skip
+
+        def plain() -> Awaitable[Message]:
+            return bot.send_message(
+                chat_id, part.replace("*", ""), reply_markup=markup, link_preview_options=no_preview, **where
+            )
+
+        try:
+            return await self._attempt("sendMessage", html, raise_bad_request=True)
+        except BadRequest as exc:
+            if "parse" not in str(exc).lower():
+                self._failed("sendMessage", self._classify(exc))
+                return None
+            # Never expected (the text is escaped), but a reply must not be lost to markup.
+            log.warning("telegram rejected the HTML of a reply, sending it plain: %s", exc)
+            return await self._attempt("sendMessage", plain)
+
+    async def _send_voice(self, chat_id: int, reply: Reply, where: dict[str, Any]) -> None:
+        assert self._app is not None and reply.audio is not None
+        bot, path = self._app.bot, reply.audio
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            log.warning("telegram: audio %s not sent: %s", path.name, exc.strerror)
+            self.metrics.errors.labels(NAME).inc()
+            return
+        voice = InputFile(data, filename=path.name)
+        await self._attempt("sendChatAction", lambda: bot.send_chat_action(chat_id, ChatAction.UPLOAD_VOICE, **where), retry=False)
+        if await self._attempt("sendVoice", lambda: bot.send_voice(chat_id, voice, **where)) is not None:
+            self.metrics.messages_out.labels(NAME, reply.lang).inc()
+
+    # -- retries ------------------------------------------------------------------------
+
+    async def _attempt(
+        self, method: str, call: Callable[[], Awaitable[T]], *, retry: bool = True, raise_bad_request: bool = False
+    ) -> T | None:
+        """Call the Bot API; on 429 wait as told, on network errors and 5xx back off, then give up.
+
+        Returns None once given up (logged and counted). With `retry=False` a failure is
+        only logged at debug level: a missed "typing…" or button acknowledgement is harmless.
+        """
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except TelegramError as exc:
+                if raise_bad_request and isinstance(exc, BadRequest):
+                    raise
+                error = self._classify(exc)
+            if not retry:
+                log.debug("telegram %s failed: %s", method, error)
+                return None
+            if not error.retryable or attempt >= len(self.retry_delays):
+                self._failed(method, error)
+                return None
+            delay = self.retry_delays[attempt] if error.retry_after is None else error.retry_after
+            if delay > self.max_retry_after:
+                self._failed(method, error)
+                return None
+            attempt += 1
+            self.metrics.send_retries.labels(NAME).inc()
+            log.info("telegram %s: %s; retry %d in %.1f s", method, error, attempt, delay)
+            if await self._stopping_within(delay):
+                self._failed(method, ChannelError("shutting down", retryable=False))
+                return None
+
+    async def _stopping_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self._closing.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def _failed(self, method: str, error: ChannelError) -> None:
+        self.metrics.send_failures.labels(NAME).inc()
+        self.metrics.errors.labels(NAME).inc()
+        log.warning("telegram %s given up: %s", method, error)
+
+    def _classify(self, exc: TelegramError) -> ChannelError:
+        """Telegram's errors sorted by what to do: wait, retry, or give up."""
+        message = self._redact(str(exc))
+        if isinstance(exc, RetryAfter):
+            seconds = _seconds(exc)
+            return ChannelError(f"flood control, retry after {seconds:g} s (429)", retryable=True, retry_after=seconds)
+        if isinstance(exc, Forbidden):
+            return ChannelError(f"the user blocked the bot or it cannot write to this chat: {message}")
+        if isinstance(exc, (BadRequest, InvalidToken, ChatMigrated, Conflict)):
+            return ChannelError(f"refused: {message}")
+        if isinstance(exc, (TimedOut, NetworkError)):  # includes 5xx, connection errors
+            return ChannelError(f"network or server error: {message}", retryable=True)
+        return ChannelError(f"failed: {message}")
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "<token>")
+
+    def _where(self) -> str:
+        return self._redact(self._settings.telegram_base_url)
+
+
+class _ChatByChat(BaseUpdateProcessor):
+    """Updates of one chat in arrival order, different chats at the same time.
+
+    A person's replies keep their order, and someone sending fast (or a slow send to
+    them) never holds up anyone else.
+    """
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        user = update.effective_user if isinstance(update, Update) else None
+        key = chat.id if chat else user.id if user else None
+        if key is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._locks.pop(key, None)
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+def render_html(text: str) -> str:
+    """Content text as Telegram HTML: everything escaped, *bold* as <b>bold</b>."""
+    return _BOLD.sub(r"<b>\1</b>", escape(text, quote=False))
+
+
+def callback_data(option: Option) -> str:
+    """The payload, or the typed key when the payload exceeds Telegram's 64 bytes."""
+    return option.payload if len(option.payload.encode()) <= _CALLBACK_LIMIT else option.key
+
+
+def keyboard(options: tuple[Option, ...]) -> InlineKeyboardMarkup | None:
+    """One button per row, labelled with the number a person could type instead."""
+    if not options:
+        return None
+    rows = [[InlineKeyboardButton(f"{o.key} · {o.title}", callback_data=callback_data(o))] for o in options]
+    return InlineKeyboardMarkup(rows)
+
+
+def _parts(text: str) -> list[str]:
+    """Split on paragraphs so no part exceeds Telegram's limit, which counts UTF-16 units."""
+    limit = _MESSAGE_LIMIT
+    while True:
+        parts = split_text(text, limit)
+        if limit <= 512 or all(len(p.encode("utf-16-le")) // 2 <= _MESSAGE_LIMIT for p in parts):
+            return parts
+        limit -= 256
+
+
+def _incoming(message: Message, bot_id: int, bot_username: str | None) -> Incoming | None:
+    """What a message says to the bot, or None when it is not for the bot."""
+    text = message.text or message.caption or ""
+    if message.chat.type != ChatType.PRIVATE:
+        addressed, text = _addressed(message, text, bot_id, bot_username)
+        if not addressed:
+            return None
+    if text:
+        return Incoming(text=text)
+    for kind in _NON_TEXT:
+        if getattr(message, kind, None):
+            return Incoming(non_text=kind)
+    return None  # service messages: someone joined, a pin, a new title
+
+
+def _addressed(message: Message, text: str, bot_id: int, bot_username: str | None) -> tuple[bool, str]:
+    """In a group: whether the message mentions or replies to the bot, and the text without the mention."""
+    mention = f"@{bot_username}".lower() if bot_username else None
+    entities = message.parse_entities() if message.text else message.parse_caption_entities()
+    found = False
+    for entity, said in entities.items():
+        if entity.type == MessageEntity.MENTION and mention and said.lower() == mention:
+            found = True
+            text = text.replace(said, " ")
+        elif entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id:
+            found = True
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
+        found = True
+    return found, " ".join(text.split())
+
+
+def _thread(where: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in where.items() if k == "message_thread_id"}
+
+
+def _seconds(exc: RetryAfter) -> float:
+    """RetryAfter.retry_after is an int or a timedelta depending on PTB_TIMEDELTA; either way, seconds."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
