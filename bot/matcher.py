@@ -35,7 +35,8 @@ CLOSE = 6.0  # best two topics within this many points: the dialogue offers both
 _KEYWORD = 1.0  # a one-word keyword: the entry's own word
 _PHRASE_WORD = 0.6  # a word of a multi-word keyword, found alone
 _EXAMPLE = 0.45  # a word of an example question or of the title
-_PHRASE_BONUS = 0.6  # share of a whole phrase's weight added when all its words are there
+_PHRASE_BONUS = 0.6  # share of a phrase's weight added when all its words are there
+_SEQUENCE_BONUS = 0.4  # … when they are there in order, as written: per informative word, plus one
 _UNKNOWN_IDF = 2.2  # weight of a word no entry knows: it dilutes the evidence
 _EVIDENCE_SCALE = 2.2  # evidence at which confidence reaches 63 %
 _WHOLE = 88.0  # score of a message that is exactly one of an entry's keywords
@@ -60,7 +61,7 @@ class _Entry:
     id: str
     is_intent: bool
     terms: dict[str, float] = field(default_factory=dict)  # term → weight
-    phrases: set[tuple[str, ...]] = field(default_factory=set)  # multi-term keywords
+    phrases: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)  # words → terms
     keywords: set[tuple[str, ...]] = field(default_factory=set)  # every keyword, as sorted terms
 
 
@@ -113,7 +114,7 @@ class Matcher:
             def add(entry_id: str, is_intent: bool, texts: Iterable[str], weight: float) -> None:
                 entry = entries.setdefault(entry_id, _Entry(entry_id, is_intent))
                 for text in texts:
-                    _add(entry, self._terms(text, index, spanish), weight)
+                    _add(entry, *self._terms(text, index, spanish), weight)
 
             for intent_id, intent in pack.intents.items():
                 add(intent_id, True, intent.keywords, _KEYWORD)
@@ -143,20 +144,25 @@ class Matcher:
                         index.mayan_stems.setdefault(key, "my:" + key)
         return index
 
-    def _terms(self, text: str, index: _Index, spanish: bool) -> list[str]:
-        """The terms of a keyword or example (no fuzzy look-up: content is spelt right)."""
+    def _terms(self, text: str, index: _Index, spanish: bool) -> tuple[list[str], tuple[str, ...]]:
+        """The informative terms of a keyword or example, and the keys of all its words.
+
+        No fuzzy look-up here: content is spelt right.
+        """
         every = _with_synonyms(words(text), index)
+        key = (lambda w: "es:" + spanish_key(w)) if spanish else (lambda w: "my:" + mayan_key(w))
         # "que tal", "me voy": a keyword made only of small words keeps them all
         informative = [w for w in every if w not in STOPWORDS] or every
-        return ["es:" + spanish_key(w) if spanish else "my:" + mayan_key(w) for w in informative]
+        return [key(w) for w in informative], tuple(key(w) for w in every)
 
     # -- matching -------------------------------------------------------------------
 
     def _match(self, text: str, lang: str) -> Match:
         index = self._indexes[lang]
-        present = self._query_terms(text, index)
+        present, sequence = self._query_terms(text, index)
         if not present:
             return Match(None, 0.0)
+        ngrams = {sequence[i:j] for i in range(len(sequence)) for j in range(i + 2, min(i + 7, len(sequence) + 1))}
         total_all = sum(index.idf.get(term, _UNKNOWN_IDF) for term in present)
         total_topic = sum(index.idf.get(term, _UNKNOWN_IDF) for term in present if term not in index.social)
         whole = tuple(sorted(present))
@@ -170,8 +176,11 @@ class Matcher:
                     evidence += index.idf[term] * weight * factor
             if evidence <= 0:
                 continue
-            for phrase in entry.phrases:
-                if all(term in present for term in phrase):
+            for words_of, phrase in entry.phrases.items():
+                if words_of in ngrams:  # the keyword as written, small words and all
+                    share = _SEQUENCE_BONUS * (1 + len(phrase))  # more words that tell, more telling
+                    evidence += share * sum(index.idf[t] * present.get(t, 0.0) for t in phrase)
+                elif len(phrase) > 1 and all(term in present for term in phrase):
                     evidence += _PHRASE_BONUS * sum(index.idf[t] for t in phrase)
             total = total_all if entry.is_intent else total_topic
             coverage = min(1.0, evidence / total) if total else 0.0
@@ -193,14 +202,19 @@ class Matcher:
             return Match(None, best[1], ordered)
         return Match(best[0], best[1], ordered)
 
-    def _query_terms(self, text: str, index: _Index) -> dict[str, float]:
-        """Each informative word of the message → the term it matched and how surely (0..1)."""
-        out: dict[str, float] = {}
+    def _query_terms(self, text: str, index: _Index) -> tuple[dict[str, float], tuple[str, ...]]:
+        """Each informative word's term and how surely it matched (0..1), and the keys of
+        all the words in order (for keywords written as phrases)."""
+        present: dict[str, float] = {}
+        sequence: list[str] = []
         every = _with_synonyms(words(text), index)
         # numbers no keyword knows (amounts, ages, years) are neither evidence nor noise
-        informative = [w for w in every if w not in STOPWORDS and not (w.isdigit() and "es:" + w not in index.idf)]
-        for word in informative or every:
+        informative = {w for w in every if w not in STOPWORDS and not (w.isdigit() and "es:" + w not in index.idf)}
+        for word in every:
             es, my = "es:" + spanish_key(word), "my:" + mayan_key(word)
+            if word not in informative and informative:
+                sequence.append(es)
+                continue
             if es in index.idf:
                 term, factor = es, 1.0
             elif my in index.idf:
@@ -209,8 +223,9 @@ class Matcher:
                 term, factor = _fuzzy(word, index) or (index.mayan and _inside(my[3:], index)) or (es, 1.0)
             else:
                 term, factor = es, 1.0
-            out[term] = max(out.get(term, 0.0), factor)
-        return out
+            present[term] = max(present.get(term, 0.0), factor)
+            sequence.append(term)
+        return present, tuple(sequence)
 
 
 def _with_synonyms(found: list[str], index: _Index) -> list[str]:
@@ -232,17 +247,17 @@ def _with_synonyms(found: list[str], index: _Index) -> list[str]:
     return out
 
 
-def _add(entry: _Entry, terms: list[str], weight: float) -> None:
-    """Words of a one-word keyword are the entry's own; words of a phrase count for less
-    alone, and the phrase found whole earns a bonus."""
+def _add(entry: _Entry, terms: list[str], sequence: tuple[str, ...], weight: float) -> None:
+    """A lone-word keyword is the entry's own word. The words of a longer keyword ("la
+    campaña", "pasaporte vencido") count for less alone, and earn a bonus found together."""
     unique = tuple(dict.fromkeys(terms))
     if not unique:
         return
     term_weight = weight
     if weight == _KEYWORD:
         entry.keywords.add(tuple(sorted(unique)))
-        if len(unique) > 1:
-            entry.phrases.add(unique)
+        if len(sequence) > 1:
+            entry.phrases[sequence] = unique
             term_weight = _PHRASE_WORD
     for term in unique:
         entry.terms[term] = max(entry.terms.get(term, 0.0), term_weight)
