@@ -37,15 +37,23 @@ class State:
     step: Step = Step.NEW
     lang: str = "es"
     options: tuple[tuple[str, str], ...] = ()  # (key, payload) of the last reply's options
+    pending: str | None = None  # topic asked before the language was chosen (an id, not text)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"step": self.step.value, "lang": self.lang, "options": [list(o) for o in self.options]}
+        return {
+            "step": self.step.value,
+            "lang": self.lang,
+            "options": [list(o) for o in self.options],
+            "pending": self.pending,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> State:
         try:
-            return cls(Step(data["step"]), str(data["lang"]), tuple((str(k), str(p)) for k, p in data["options"]))
-        except (KeyError, ValueError, TypeError):
+            options = tuple((str(k), str(p)) for k, p in data["options"])
+            pending = data.get("pending")
+            return cls(Step(data["step"]), str(data["lang"]), options, str(pending) if pending else None)
+        except (KeyError, ValueError, TypeError, AttributeError):
             return cls()
 
 
@@ -85,6 +93,7 @@ class _Turn:
         self.content = content
         self.matcher = matcher
         self.lang = state.lang
+        self._pending = state.pending if state.pending in content.spanish.topics else None
 
     def ui(self, key: str) -> str:
         return self.content.ui(self.lang, key)
@@ -140,7 +149,13 @@ class _Turn:
         chosen = self._named_language(text)
         if chosen and self.state.step is Step.LANGUAGE:
             return self.choose_language(chosen)
-        return self.language_menu(self.ui("greeting"), Kind.LANGUAGE)
+        # A question before the language is chosen is answered right after the choice.
+        match = self.matcher.match(text, "es")
+        pending = self.state.pending
+        if match.id in self.content.spanish.topics and not match.close_call:
+            pending = match.id
+        state, reply = self.language_menu(self.ui("greeting"), Kind.LANGUAGE)
+        return replace(state, pending=pending), reply
 
     def question(self, text: str) -> tuple[State, Reply]:
         match = self.matcher.match(text, self.lang)
@@ -166,8 +181,10 @@ class _Turn:
 
     def choose_language(self, code: str) -> tuple[State, Reply]:
         self.lang = code
-        state, reply = self.menu(0, Kind.LANGUAGE, intro=self.ui("language_chosen"), topic=code)
-        return replace(state, lang=code, step=Step.READY), reply
+        pending, self.state = self._pending, replace(self.state, lang=code, step=Step.READY, pending=None)
+        if pending:  # what they asked before choosing: the usage log counts it as asked
+            return self.answer(pending, None, Kind.TOPIC)
+        return self.menu(0, Kind.LANGUAGE, intro=self.ui("language_chosen"), topic=code)
 
     def menu(self, page: int, kind: Kind, intro: str | None = None, topic: str | None = None) -> tuple[State, Reply]:
         if self.state.step is not Step.READY and kind is not Kind.LANGUAGE:

@@ -175,3 +175,13 @@ def test_hostile_input_gets_a_safe_reply(matcher: Matcher, text: str, step: Step
     assert reply.text.strip()
     assert reply.options  # always a way forward
     assert isinstance(state, State)
+
+
+def test_question_before_the_language_is_answered_after_it(fixture_matcher: Matcher) -> None:
+    talk = Talk(fixture_matcher)
+    reply = talk.say("como pido asilo")
+    assert talk.state.step is Step.LANGUAGE and talk.state.pending == "asilo-como-solicitar"
+    assert "asilo" not in reply.text.lower()  # the language comes first
+    reply = talk.say("1")
+    assert reply.topic == "asilo-como-solicitar" and talk.state.pending is None
+    assert talk.state.step is Step.READY and talk.state.lang == "es"
