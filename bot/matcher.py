@@ -70,11 +70,16 @@ class _Index:
     entries: list[_Entry]
     idf: dict[str, float]
     social: frozenset[str]  # words only intents know (hola, gracias): not a topic's concern
-    synonyms: dict[tuple[str, ...], str]  # variant words → the canonical word
-    longest_synonym: int
+    synonyms: dict[str, list[tuple[tuple[str, ...], str]]]  # first word → (variant, canonical), longest first
     fuzzy_pool: dict[str, str]  # sound of a known word → its term
     mayan_stems: dict[str, str]  # Mayan key of ≥ 4 letters → term, also matched inside words
     mayan: bool  # the user's language is not Spanish
+    postings: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # term → (entry, weight)
+    sequences: dict[tuple[str, ...], list[tuple[int, tuple[str, ...]]]] = field(default_factory=dict)
+    unordered: dict[str, list[tuple[int, tuple[str, ...], tuple[str, ...]]]] = field(default_factory=dict)
+    whole: dict[tuple[str, ...], list[int]] = field(default_factory=dict)  # a keyword's terms → entries
+    fuzzy_by_length: dict[int, list[str]] = field(default_factory=dict)
+    fuzzy_seen: dict[str, tuple[str, float] | None] = field(default_factory=dict)  # memo of _fuzzy
 
 
 class Matcher:
@@ -82,12 +87,14 @@ class Matcher:
 
     def __init__(self, content: Content) -> None:
         self.content = content
-        self._indexes = {lang: self._build(lang) for lang in content.languages}
+        self._indexes: dict[str, _Index] = {"es": self._build("es")}
         self._cached = lru_cache(maxsize=4096)(self._match)
 
     def match(self, text: str, lang: str = "es") -> Match:
-        if lang not in self._indexes:
+        if lang not in self.content.languages:
             lang = "es"
+        if lang not in self._indexes:  # built on first use: most people write in Spanish
+            self._indexes[lang] = self._build(lang)
         return self._cached(text[:2000], lang)
 
     # -- building -------------------------------------------------------------------
@@ -104,7 +111,10 @@ class Matcher:
                 for variant in (canonical, *variants):
                     synonyms[tuple(words(variant))] = token
         synonyms.pop((), None)
-        index = _Index([], {}, frozenset(), synonyms, max(map(len, synonyms), default=0), {}, {}, lang != "es")
+        by_first: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
+        for variant, token in sorted(synonyms.items(), key=lambda item: -len(item[0])):
+            by_first[variant[0]].append((variant, token))
+        index = _Index([], {}, frozenset(), dict(by_first), {}, {}, lang != "es")
 
         entries: dict[str, _Entry] = {}
         names = [n for p in self.content.languages.values() for n in (*p.names, p.name, p.name_es)]
@@ -131,6 +141,22 @@ class Matcher:
         n = len(entries)
         index.entries = list(entries.values())
         index.idf = {term: math.log((n + 1) / (count + 0.5)) for term, count in df.items()}
+        # Inverted: matching looks only at the entries that share a word with the message.
+        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        sequences: dict[tuple[str, ...], list[tuple[int, tuple[str, ...]]]] = defaultdict(list)
+        unordered: dict[str, list[tuple[int, tuple[str, ...], tuple[str, ...]]]] = defaultdict(list)
+        whole: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for i, entry in enumerate(index.entries):
+            for term, weight in entry.terms.items():
+                postings[term].append((i, weight))
+            for words_of, phrase in entry.phrases.items():
+                sequences[words_of].append((i, phrase))
+                if len(phrase) > 1:
+                    rarest = max(phrase, key=lambda t: (index.idf[t], t))
+                    unordered[rarest].append((i, words_of, phrase))
+            for keyword in entry.keywords:
+                whole[keyword].append(i)
+        index.postings, index.sequences, index.unordered, index.whole = dict(postings), dict(sequences), dict(unordered), dict(whole)
         topic_terms = {t for e in index.entries if not e.is_intent for t in e.terms}
         index.social = frozenset(t for e in index.entries if e.is_intent for t in e.terms if t not in topic_terms)
         for pack in packs:
@@ -142,6 +168,10 @@ class Matcher:
                     index.fuzzy_pool.setdefault(key, "my:" + key)
                     if len(key) >= 4:
                         index.mayan_stems.setdefault(key, "my:" + key)
+        by_length: dict[int, list[str]] = defaultdict(list)
+        for known in sorted(index.fuzzy_pool):
+            by_length[len(known)].append(known)
+        index.fuzzy_by_length = dict(by_length)
         return index
 
     def _terms(self, text: str, index: _Index, spanish: bool) -> tuple[list[str], tuple[str, ...]]:
@@ -167,28 +197,30 @@ class Matcher:
         total_topic = sum(index.idf.get(term, _UNKNOWN_IDF) for term in present if term not in index.social)
         whole = tuple(sorted(present))
 
+        evidence: dict[int, float] = defaultdict(float)
+        for term, factor in present.items():
+            for i, weight in index.postings.get(term, ()):
+                evidence[i] += index.idf[term] * weight * factor
+        for gram in ngrams:  # keywords as written, small words and all
+            for i, phrase in index.sequences.get(gram, ()):
+                share = _SEQUENCE_BONUS * (1 + len(phrase))  # more words that tell, more telling
+                evidence[i] += share * sum(index.idf[t] * present.get(t, 0.0) for t in phrase)
+        for term in present:  # keywords whose words are all there, in any order
+            for i, words_of, phrase in index.unordered.get(term, ()):
+                if words_of not in ngrams and all(t in present for t in phrase):
+                    evidence[i] += _PHRASE_BONUS * sum(index.idf[t] for t in phrase)
+        exact = set(index.whole.get(whole, ()))
+
         scored: list[tuple[float, float, str, bool]] = []  # (score, evidence, id, is_intent)
-        for entry in index.entries:
-            evidence = 0.0
-            for term, factor in present.items():
-                weight = entry.terms.get(term)
-                if weight:
-                    evidence += index.idf[term] * weight * factor
-            if evidence <= 0:
-                continue
-            for words_of, phrase in entry.phrases.items():
-                if words_of in ngrams:  # the keyword as written, small words and all
-                    share = _SEQUENCE_BONUS * (1 + len(phrase))  # more words that tell, more telling
-                    evidence += share * sum(index.idf[t] * present.get(t, 0.0) for t in phrase)
-                elif len(phrase) > 1 and all(term in present for term in phrase):
-                    evidence += _PHRASE_BONUS * sum(index.idf[t] for t in phrase)
+        for i, found in evidence.items():
+            entry = index.entries[i]
             total = total_all if entry.is_intent else total_topic
-            coverage = min(1.0, evidence / total) if total else 0.0
-            strength = 1.0 - math.exp(-evidence / _EVIDENCE_SCALE)
+            coverage = min(1.0, found / total) if total else 0.0
+            strength = 1.0 - math.exp(-found / _EVIDENCE_SCALE)
             score = 100.0 * strength * (0.35 + 0.65 * coverage)
-            if whole in entry.keywords:
+            if i in exact:
                 score = max(score, _WHOLE * min(present.values()))
-            scored.append((round(score, 1), evidence, entry.id, entry.is_intent))
+            scored.append((round(score, 1), found, entry.id, entry.is_intent))
 
         if not scored:
             return Match(None, 0.0)
@@ -229,17 +261,16 @@ class Matcher:
 
 
 def _with_synonyms(found: list[str], index: _Index) -> list[str]:
-    """Replace variants by their canonical words, longest variant first."""
+    """Replace variants by their canonical word, longest variant first."""
     if not index.synonyms:
         return found
     out: list[str] = []
     i = 0
     while i < len(found):
-        for size in range(min(index.longest_synonym, len(found) - i), 0, -1):
-            canonical = index.synonyms.get(tuple(found[i : i + size]))
-            if canonical is not None:
-                out.append(canonical)
-                i += size
+        for variant, token in index.synonyms.get(found[i], ()):
+            if tuple(found[i : i + len(variant)]) == variant:
+                out.append(token)
+                i += len(variant)
                 break
         else:
             out.append(found[i])
@@ -273,13 +304,19 @@ def _vocabulary(pack: LanguagePack) -> set[str]:
 
 def _fuzzy(word: str, index: _Index) -> tuple[str, float] | None:
     """A typo: the known word within one edit (two for long words), compared by sound."""
+    if word in index.fuzzy_seen:
+        return index.fuzzy_seen[word]
     key = sound(word)
     limit = 1 if len(key) < 8 else 2
-    found = process.extractOne(key, index.fuzzy_pool.keys(), scorer=DamerauLevenshtein.distance, score_cutoff=limit)
-    if found is None:
-        return None
-    known, distance, _ = found
-    return index.fuzzy_pool[known], 1.0 - 0.12 * distance
+    pool = [known for size in range(len(key) - limit, len(key) + limit + 1) for known in index.fuzzy_by_length.get(size, ())]
+    found = process.extractOne(key, pool, scorer=DamerauLevenshtein.distance, score_cutoff=limit)
+    result = None
+    if found is not None:
+        known, distance, _ = found
+        result = index.fuzzy_pool[known], 1.0 - 0.12 * distance
+    if len(index.fuzzy_seen) < 50_000:
+        index.fuzzy_seen[word] = result
+    return result
 
 
 def _inside(key: str, index: _Index) -> tuple[str, float] | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 
 import snowballstemmer
@@ -26,7 +27,7 @@ MAX_INPUT = 1000  # characters kept from one message before matching
 # "´" into a space and a combining accent ("b´e" → "b ́e").
 _APOSTROPHES = "\u2019\u2018\u02bc\u02bb\u02c8\u00b4`\u2032\uff07\u02b9\u0060\u201b"
 _APOSTROPHE_TABLE = str.maketrans({ch: "'" for ch in _APOSTROPHES})
-_HYPHENS = str.maketrans({ch: "-" for ch in "\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d"})
+_HYPHEN_CHARS = "\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d"
 
 # Chat abbreviations, whole words only. Values may be several words.
 _ABBREVIATIONS = {
@@ -59,38 +60,70 @@ STOPWORDS = frozenset(
 _STEMMER = snowballstemmer.stemmer("spanish")
 _NON_WORD = re.compile(r"[^0-9a-z'ñ]+")
 _REPEATS = re.compile(r"(.)\1+")
+_FLOOD = re.compile(r"(.)\1{2,}")
+
+
+class _CharTable(dict[int, str]):
+    """A str.translate table filled on first sight of each character, so the C loop of
+    translate does the work and Python looks at a character's category only once."""
+
+    def __init__(self, decide: Callable[[str], str]) -> None:
+        super().__init__()
+        self._decide = decide
+
+    def __missing__(self, code: int) -> str:
+        value = self._decide(chr(code))
+        if len(self) < 200_000:  # all of Unicode would fit, but never grow without bound
+            self[code] = value
+        return value
+
+
+def _invisible(ch: str) -> str:
+    if ch in _APOSTROPHES:
+        return "'"
+    if ch in _HYPHEN_CHARS:
+        return "-"
+    category = unicodedata.category(ch)
+    if category in ("Cc", "Zl", "Zp", "Zs"):
+        return " "
+    if category in ("Cf", "Co", "Cs", "Cn"):
+        return ""
+    return ch
+
+
+_CLEAN = _CharTable(_invisible)
+_NO_MARKS = _CharTable(lambda ch: "" if unicodedata.combining(ch) else ch)
 
 
 def canon(text: str) -> str:
     """One apostrophe, NFKC, lower case, no control or invisible characters, single spaces."""
-    text = text.translate(_APOSTROPHE_TABLE)
-    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHE_TABLE).translate(_HYPHENS)
-    text = "".join(
-        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
-        for ch in text
-        if unicodedata.category(ch) not in ("Cf", "Co", "Cs", "Cn")
-    )
+    text = text.translate(_APOSTROPHE_TABLE)  # before NFKC, which would split "´" off
+    text = unicodedata.normalize("NFKC", text).translate(_CLEAN)
     return " ".join(text.lower().split())
 
 
 def fold(text: str) -> str:
     """`canon` without accents and diaeresis; punctuation and emoji become spaces."""
-    decomposed = unicodedata.normalize("NFD", canon(text))
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    stripped = unicodedata.normalize("NFD", canon(text)).translate(_NO_MARKS)
     return " ".join(_NON_WORD.sub(" ", stripped).split())
 
 
 def words(text: str) -> list[str]:
     """Folded words with chat abbreviations expanded and letter floods ("holaaaa") cut."""
+    return list(_words(text[:MAX_INPUT]))
+
+
+@lru_cache(maxsize=16384)
+def _words(text: str) -> tuple[str, ...]:
     out: list[str] = []
-    for word in fold(text[:MAX_INPUT]).split():
+    for word in fold(text).split():
         word = word.strip("'")
         if not word:
             continue
         if not word.isdigit():
-            word = re.sub(r"(.)\1{2,}", r"\1", word)
+            word = _FLOOD.sub(r"\1", word)
         out.extend(_ABBREVIATIONS.get(word, word).split())
-    return out
+    return tuple(out)
 
 
 @lru_cache(maxsize=65536)
