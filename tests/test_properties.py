@@ -1,0 +1,53 @@
+"""Properties on any Unicode text: the normaliser, the matcher and the dialogue never
+raise, and give the same answer twice."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.dialogue import State, Step, respond
+from bot.matcher import THRESHOLD, Matcher
+from bot.normalize import canon, fold, mayan_key, sound, spanish_key, words
+from bot.replies import Incoming
+
+TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=300) | st.text(max_size=50)
+RUN = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@RUN
+@given(TEXT)
+def test_normaliser_total_and_idempotent(text: str) -> None:
+    once = canon(text)
+    assert canon(once) == once
+    folded = fold(text)
+    assert fold(folded) == folded
+    assert folded == folded.strip() and "  " not in folded
+    for word in words(text):
+        assert word and " " not in word
+        assert isinstance(sound(word), str) and isinstance(spanish_key(word), str) and isinstance(mayan_key(word), str)
+
+
+@RUN
+@given(text=TEXT, lang=st.sampled_from(["es", "quc", "kek", "mam", "xx"]))
+def test_matcher_total_and_deterministic(matcher: Matcher, text: str, lang: str) -> None:
+    first = matcher.match(text, lang)
+    matcher._cached.cache_clear()
+    assert matcher.match(text, lang) == first
+    assert first.id is None or first.score >= THRESHOLD
+    assert all(0 <= score <= 100 for _, score in first.candidates)
+
+
+@RUN
+@given(text=TEXT, step=st.sampled_from(list(Step)), lang=st.sampled_from(["es", "quc", "kek", "mam"]))
+def test_dialogue_always_leaves_a_way_forward(matcher: Matcher, text: str, step: Step, lang: str) -> None:
+    state, reply = respond(State(step, lang), Incoming(text=text), matcher)
+    assert reply.text.strip() and reply.options
+    assert state.lang in matcher.content.languages
+
+
+@RUN
+@given(payload=TEXT)
+def test_any_button_payload_is_safe(matcher: Matcher, payload: str) -> None:
+    state, reply = respond(State(Step.READY, "es"), Incoming(payload=payload or "x"), matcher)
+    assert reply.text.strip() and reply.options
