@@ -17,21 +17,20 @@ import logging
 import re
 import warnings
 from collections.abc import Awaitable, Callable
-from html import escape
+from pathlib import Path
 from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from telegram import (
+    Bot,
     BotCommand,
     CallbackQuery,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
     LinkPreviewOptions,
     Message,
-    MessageEntity,
     ReplyParameters,
     Update,
 )
@@ -60,55 +59,32 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.base import as_text, split_text
+from bot.channels.base import as_text
+from bot.channels.telegram_format import (
+    COMMAND_DESCRIPTIONS,
+    COMMANDS,
+    button_incoming,
+    command_incoming,
+    incoming,
+    keyboard,
+    render_html,
+    split_message,
+)
 from bot.conversation import Conversations
 from bot.errors import ChannelError, SettingsError
 from bot.metrics import Metrics
-from bot.replies import Incoming, Option, Reply
+from bot.replies import Incoming, Reply
 from bot.settings import Settings
 
-__all__ = ["TelegramChannel", "callback_data", "render_html"]
+__all__ = ["TelegramChannel"]
 
 log = logging.getLogger(__name__)
 
 NAME = "telegram"
 WEBHOOK_PATH = "/webhooks/telegram"
-_MESSAGE_LIMIT = 4096  # characters of text after entity parsing, counted in UTF-16 units
-_CALLBACK_LIMIT = 64  # bytes of callback_data
 _ALLOWED_UPDATES = ["message", "callback_query"]  # edits, reactions, channel posts: never asked for
 _TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-_BOLD = re.compile(r"\*(?=\S)([^*\n]+?)(?<=\S)\*")
-
-# What each command sends to the dialogue: the payload of the button that does the same.
-_COMMANDS = {
-    "start": "menu:0",
-    "menu": "menu:0",
-    "idioma": "intent:idioma",
-    "ayuda": "intent:ayuda-humana",
-}
-# Descriptions for setMyCommands. Telegram only knows ISO 639-1 codes, so the Mayan
-# languages cannot have their own list: everyone else gets the default (Spanish) one.
-_COMMAND_DESCRIPTIONS: dict[str | None, dict[str, str]] = {
-    None: {
-        "start": "Empezar",
-        "menu": "Ver los temas",
-        "idioma": "Cambiar de idioma",
-        "ayuda": "Líneas de ayuda",
-    },
-    "es": {
-        "start": "Empezar",
-        "menu": "Ver los temas",
-        "idioma": "Cambiar de idioma",
-        "ayuda": "Líneas de ayuda",
-    },
-}
-# Message contents the bot cannot read, in the order to test them (an animation also
-# carries a document, a venue a location).
-_NON_TEXT = (
-    "voice", "audio", "video_note", "video", "animation", "photo", "sticker",
-    "venue", "location", "contact", "document", "poll", "dice",
-)  # fmt: skip
 
 T = TypeVar("T")
 _Context = ContextTypes.DEFAULT_TYPE
@@ -141,6 +117,7 @@ class TelegramChannel:
         self.conversations = conversations
         self.metrics = metrics
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
+        self._requests: tuple[HTTPXRequest, ...] = ()
         self._closing = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------
@@ -186,43 +163,49 @@ class TelegramChannel:
     async def stop(self) -> None:
         """Stop fetching, let updates in hand finish (retries give up at once), close clients."""
         self._closing.set()
-        app, self._app = self._app, None
+        app = self._app
         if app is None:
             return
-        if app.updater is not None and app.updater.running:
-            await app.updater.stop()
-        if app.running:
-            await app.stop()
-        await app.shutdown()
+        try:
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+            await app.shutdown()
+        finally:
+            self._app = None
+            # Also after a failed start, when the Application never counted as initialized.
+            for request in self._requests:
+                await request.shutdown()
 
     def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
         # trust_env=False: proxy variables in the environment must not reroute the bot
         # (and loopback tests must not go through a proxy).
-        def request(pool: int) -> HTTPXRequest:
-            return HTTPXRequest(connection_pool_size=pool, httpx_kwargs={"trust_env": False})
-
+        calls = HTTPXRequest(connection_pool_size=64, httpx_kwargs={"trust_env": False})
+        polls = HTTPXRequest(connection_pool_size=1, httpx_kwargs={"trust_env": False})
+        self._requests = (calls, polls)
         builder = (
             ApplicationBuilder()
             .token(self._token)
             .base_url(self._settings.telegram_base_url)
             .base_file_url(self._settings.telegram_base_file_url)
-            .request(request(64))
-            .get_updates_request(request(1))
+            .request(calls)
+            .get_updates_request(polls)
             .concurrent_updates(_ChatByChat(512))
             .job_queue(None)
         )
         if self._mode == "webhook":
             builder = builder.updater(None)
         app = builder.build()
-        app.add_handler(CommandHandler(list(_COMMANDS), self._on_command, filters=filters.UpdateType.MESSAGE))
+        app.add_handler(CommandHandler(list(COMMANDS), self._on_command, filters=filters.UpdateType.MESSAGE))
         app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
         app.add_handler(CallbackQueryHandler(self._on_callback))
         app.add_error_handler(self._on_error)
         return app
 
     async def _set_commands(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        for language, descriptions in _COMMAND_DESCRIPTIONS.items():
-            commands = [BotCommand(command, descriptions[command]) for command in _COMMANDS]
+        for language, descriptions in COMMAND_DESCRIPTIONS.items():
+            commands = [BotCommand(command, descriptions[command]) for command in COMMANDS]
             try:
                 await app.bot.set_my_commands(commands, language_code=language)
             except TelegramError as exc:  # the bot works without its command list
@@ -257,17 +240,16 @@ class TelegramChannel:
         message = update.message
         if message is None or message.from_user is None or not message.text:
             return
-        command = message.text.split()[0].lstrip("/").split("@")[0].lower()
-        await self._converse(message, message.from_user.id, Incoming(payload=_COMMANDS.get(command, "menu:0")))
+        await self._converse(context.bot, message, message.from_user.id, command_incoming(message.text))
 
     async def _on_message(self, update: Update, context: _Context) -> None:
         """Text, or something the bot cannot read; in groups only when addressed."""
         message = update.message
         if message is None or message.from_user is None or message.from_user.is_bot:
             return
-        incoming = _incoming(message, context.bot.id, context.bot.username)
-        if incoming is not None:
-            await self._converse(message, message.from_user.id, incoming)
+        said = incoming(message, context.bot.id, context.bot.username)
+        if said is not None:
+            await self._converse(context.bot, message, message.from_user.id, said)
 
     async def _on_callback(self, update: Update, context: _Context) -> None:
         """A button: acknowledge it (so the spinner stops), then treat it as the choice."""
@@ -275,11 +257,8 @@ class TelegramChannel:
         if query is None:
             return
         await self._attempt("answerCallbackQuery", query.answer, retry=False)
-        data = query.data or ""
-        # A button whose payload did not fit carries its number instead.
-        incoming = Incoming(text=data) if data.isdigit() else Incoming(payload=data)
         message = query.message if isinstance(query.message, Message) else None
-        await self._converse(message, query.from_user.id, incoming, query=query)
+        await self._converse(context.bot, message, query.from_user.id, button_incoming(query.data or ""), query=query)
 
     async def _on_error(self, update: object, context: _Context) -> None:
         """The one error handler: log it, count it; the next update goes on as usual."""
@@ -303,9 +282,9 @@ class TelegramChannel:
     # -- one turn -------------------------------------------------------------------------
 
     async def _converse(
-        self, message: Message | None, user_id: int, incoming: Incoming, query: CallbackQuery | None = None
+        self, bot: Bot, message: Message | None, user_id: int, said: Incoming, query: CallbackQuery | None = None
     ) -> None:
-        reply = await self.conversations.handle(NAME, str(user_id), incoming)
+        reply = await self.conversations.handle(NAME, str(user_id), said)
         self.metrics.messages_in.labels(NAME, reply.lang if reply else "-").inc()
         if reply is None:
             return
@@ -316,31 +295,25 @@ class TelegramChannel:
         if message is not None and query is None and message.chat.type != ChatType.PRIVATE:
             # In a group, answer the person's message so it is clear whom the bot answers.
             where["reply_parameters"] = ReplyParameters(message.message_id, allow_sending_without_reply=True)
-        await self._send(chat_id, reply, where)
+        await self._send(bot, chat_id, reply, where)
 
-    async def _send(self, chat_id: int, reply: Reply, where: dict[str, Any]) -> None:
-        app = self._app
-        if app is None:
-            return
-        bot = app.bot
+    async def _send(self, bot: Bot, chat_id: int, reply: Reply, where: dict[str, Any]) -> None:
         await self._attempt("sendChatAction", lambda: bot.send_chat_action(chat_id, ChatAction.TYPING, **_thread(where)), retry=False)
         text = reply.text if reply.text.strip() else as_text(reply)
-        parts = _parts(text)
+        parts = split_message(text)
         markup = keyboard(reply.options)
         for number, part in enumerate(parts, start=1):
             last = number == len(parts)
-            sent = await self._send_text(chat_id, part, markup if last else None, where if number == 1 else _thread(where))
+            sent = await self._send_text(bot, chat_id, part, markup if last else None, where if number == 1 else _thread(where))
             if sent is None:
                 return  # the rest would read out of order; the person can ask again
             self.metrics.messages_out.labels(NAME, reply.lang).inc()
         if reply.audio is not None:
-            await self._send_voice(chat_id, reply, _thread(where))
+            await self._send_voice(bot, chat_id, reply.audio, reply.lang, _thread(where))
 
     async def _send_text(
-        self, chat_id: int, part: str, markup: InlineKeyboardMarkup | None, where: dict[str, Any]
+        self, bot: Bot, chat_id: int, part: str, markup: InlineKeyboardMarkup | None, where: dict[str, Any]
     ) -> Message | None:
-        assert self._app is not None
-        bot = self._app.bot
         no_preview = LinkPreviewOptions(is_disabled=True)
 
         def html() -> Awaitable[Message]:
@@ -364,9 +337,7 @@ class TelegramChannel:
             log.warning("telegram rejected the HTML of a reply, sending it plain: %s", exc)
             return await self._attempt("sendMessage", plain)
 
-    async def _send_voice(self, chat_id: int, reply: Reply, where: dict[str, Any]) -> None:
-        assert self._app is not None and reply.audio is not None
-        bot, path = self._app.bot, reply.audio
+    async def _send_voice(self, bot: Bot, chat_id: int, path: Path, lang: str, where: dict[str, Any]) -> None:
         try:
             data = await asyncio.to_thread(path.read_bytes)
         except OSError as exc:
@@ -376,7 +347,7 @@ class TelegramChannel:
         voice = InputFile(data, filename=path.name)
         await self._attempt("sendChatAction", lambda: bot.send_chat_action(chat_id, ChatAction.UPLOAD_VOICE, **where), retry=False)
         if await self._attempt("sendVoice", lambda: bot.send_voice(chat_id, voice, **where)) is not None:
-            self.metrics.messages_out.labels(NAME, reply.lang).inc()
+            self.metrics.messages_out.labels(NAME, lang).inc()
 
     # -- retries ------------------------------------------------------------------------
 
@@ -477,69 +448,6 @@ class _ChatByChat(BaseUpdateProcessor):
 
     async def shutdown(self) -> None:
         pass
-
-
-# -- rendering ------------------------------------------------------------------------------
-
-
-def render_html(text: str) -> str:
-    """Content text as Telegram HTML: everything escaped, *bold* as <b>bold</b>."""
-    return _BOLD.sub(r"<b>\1</b>", escape(text, quote=False))
-
-
-def callback_data(option: Option) -> str:
-    """The payload, or the typed key when the payload exceeds Telegram's 64 bytes."""
-    return option.payload if len(option.payload.encode()) <= _CALLBACK_LIMIT else option.key
-
-
-def keyboard(options: tuple[Option, ...]) -> InlineKeyboardMarkup | None:
-    """One button per row, labelled with the number a person could type instead."""
-    if not options:
-        return None
-    rows = [[InlineKeyboardButton(f"{o.key} · {o.title}", callback_data=callback_data(o))] for o in options]
-    return InlineKeyboardMarkup(rows)
-
-
-def _parts(text: str) -> list[str]:
-    """Split on paragraphs so no part exceeds Telegram's limit, which counts UTF-16 units."""
-    limit = _MESSAGE_LIMIT
-    while True:
-        parts = split_text(text, limit)
-        if limit <= 512 or all(len(p.encode("utf-16-le")) // 2 <= _MESSAGE_LIMIT for p in parts):
-            return parts
-        limit -= 256
-
-
-def _incoming(message: Message, bot_id: int, bot_username: str | None) -> Incoming | None:
-    """What a message says to the bot, or None when it is not for the bot."""
-    text = message.text or message.caption or ""
-    if message.chat.type != ChatType.PRIVATE:
-        addressed, text = _addressed(message, text, bot_id, bot_username)
-        if not addressed:
-            return None
-    if text:
-        return Incoming(text=text)
-    for kind in _NON_TEXT:
-        if getattr(message, kind, None):
-            return Incoming(non_text=kind)
-    return None  # service messages: someone joined, a pin, a new title
-
-
-def _addressed(message: Message, text: str, bot_id: int, bot_username: str | None) -> tuple[bool, str]:
-    """In a group: whether the message mentions or replies to the bot, and the text without the mention."""
-    mention = f"@{bot_username}".lower() if bot_username else None
-    entities = message.parse_entities() if message.text else message.parse_caption_entities()
-    found = False
-    for entity, said in entities.items():
-        if entity.type == MessageEntity.MENTION and mention and said.lower() == mention:
-            found = True
-            text = text.replace(said, " ")
-        elif entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id:
-            found = True
-    replied = message.reply_to_message
-    if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
-        found = True
-    return found, " ".join(text.split())
 
 
 def _thread(where: dict[str, Any]) -> dict[str, Any]:
