@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot import audio as _audio
 from bot.errors import ContentError, ContentIssue
 
 __all__ = [
@@ -349,6 +350,8 @@ def load_content(root: Path, *, serve_drafts: frozenset[str] | set[str] = frozen
         _check_spanish(packs["es"], menu, menu_path, reader)
         for pack in packs.values():
             _check_against_spanish(pack, packs["es"], reader)
+    for pack in packs.values():
+        _check_audio(pack, reader)
 
     if reader.issues:
         raise ContentError(reader.issues)
@@ -480,3 +483,19 @@ def _check_against_spanish(pack: LanguagePack, es: LanguagePack, reader: _Reader
         for index, related in enumerate(topic.related):
             if related not in es.topics and related not in reader.broken_ids:
                 reader.at(path, f"related[{index}]", f"el tema «{related}» no existe", "related", index)
+
+
+def _check_audio(pack: LanguagePack, reader: _Reader) -> None:
+    """Each recorded answer exists inside its language folder and is a playable voice note."""
+    folder = pack.folder.resolve()
+    for topic in pack.topics.values():
+        if topic.audio is None:
+            continue
+        path = _topic_path(pack, topic.id)
+        target = (pack.folder / topic.audio).resolve()
+        if Path(topic.audio).is_absolute() or not target.is_relative_to(folder):
+            reader.at(path, "audio", f"debe ser un archivo dentro de {pack.folder}, por ejemplo audio/{topic.id}.ogg")
+            continue
+        wrong = _audio.problem(pack.folder / topic.audio)
+        if wrong:
+            reader.at(path, "audio", f"{pack.folder / topic.audio}: {wrong}")
