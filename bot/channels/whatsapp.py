@@ -1,0 +1,423 @@
+"""WhatsApp: the Cloud API webhook in, Graph API messages out.
+
+The webhook answers Meta at once and works in the background, because Meta re-sends a
+delivery that is not acknowledged quickly, and re-sends a refused one for days. So a
+POST is refused only when it is not Meta's (403, bad signature) or not a webhook at all
+(413, 415, 400); a signed JSON body of an unexpected shape is acknowledged and ignored.
+
+Each message then becomes its own task: deduplicated by message id (Meta delivers at
+least once), answered by `Conversations`, and rendered as text, an interactive list or
+reply buttons, and a voice note. Replies to one user go out in order; a slow or failing
+Graph API holds only the replies waiting on it. Wire formats live in
+`whatsapp_payloads`, the Graph calls in `whatsapp_graph`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, Protocol
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.channels.base import as_text, numbered, split_text
+from bot.channels.whatsapp_graph import OUTSIDE_WINDOW, GraphClient, GraphError, RetryPolicy
+from bot.channels.whatsapp_payloads import (
+    BODY_MAX,
+    REPLY_BUTTONS_MAX,
+    REPLY_ID_MAX,
+    REPLY_TITLE_MAX,
+    ROW_DESCRIPTION_MAX,
+    ROW_ID_MAX,
+    ROW_TITLE_MAX,
+    ROWS_MAX,
+    TEXT_MAX,
+    Inbound,
+    audio_message,
+    buttons_message,
+    list_message,
+    list_row,
+    parse_webhook,
+    read_receipt,
+    shorten,
+    text_message,
+)
+from bot.conversation import Conversations
+from bot.metrics import Metrics
+from bot.privacy import pseudonym
+from bot.replies import Option, Reply
+from bot.settings import Settings
+
+__all__ = ["MAX_BODY", "Dedup", "MemoryDedup", "RememberedDedup", "WhatsAppChannel"]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024  # bytes of webhook body we read; Meta's are a few KB
+PATH = "/webhooks/whatsapp"
+_MEDIA_TTL = 25 * 24 * 3600.0  # Meta keeps an uploaded media id for 30 days
+_AUDIO_TYPES = {".ogg": "audio/ogg", ".opus": "audio/ogg", ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aac": "audio/aac", ".amr": "audio/amr"}
+
+
+class Dedup(Protocol):
+    """Remembers message ids; the SQLite one (bot/db.py) also survives a restart."""
+
+    async def first_time(self, message_id: str) -> bool:
+        """True the first time an id is seen, False for a re-delivery."""
+        ...
+
+
+class MemoryDedup:
+    """Message ids seen in the last `ttl` seconds (48 h), at most `limit` of them, in memory."""
+
+    def __init__(self, ttl: float = 48 * 3600.0, limit: int = 200_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self._clock = clock
+        self._seen: OrderedDict[str, float] = OrderedDict()  # id → when it expires, oldest first
+
+    async def first_time(self, message_id: str) -> bool:
+        now = self._clock()
+        while self._seen:
+            oldest, expires = next(iter(self._seen.items()))
+            if expires > now:
+                break
+            del self._seen[oldest]
+        if message_id in self._seen:
+            return False
+        self._seen[message_id] = now + self.ttl
+        while len(self._seen) > self.limit:
+            self._seen.popitem(last=False)
+        return True
+
+
+class RememberedDedup:
+    """Adapts a store's `remember(message_id) -> bool` (True when new), e.g.
+    `RememberedDedup(functools.partial(db.remember_message, conn, "whatsapp"))`."""
+
+    def __init__(self, remember: Callable[[str], Coroutine[Any, Any, bool]]) -> None:
+        self._remember = remember
+
+    async def first_time(self, message_id: str) -> bool:
+        return await self._remember(message_id)
+
+
+class WhatsAppChannel:
+    """The WhatsApp Cloud API channel: GET/POST /webhooks/whatsapp and the Graph API sender."""
+
+    name = "whatsapp"
+
+    def __init__(
+        self,
+        settings: Settings,
+        conversations: Conversations,
+        metrics: Metrics,
+        *,
+        dedup: Dedup | None = None,
+        retry: RetryPolicy | None = None,
+        concurrency: int = 16,
+        max_pending: int = 2000,
+        drain_seconds: float = 5.0,
+        audio_url: Callable[[Path], str | None] | None = None,
+    ) -> None:
+        if not settings.whatsapp_enabled:
+            raise ValueError("WHATSAPP_TOKEN and WHATSAPP_PHONE_NUMBER_ID are needed")
+        assert settings.whatsapp_token is not None and settings.whatsapp_phone_number_id is not None
+        self.settings = settings
+        self.conversations = conversations
+        self.metrics = metrics
+        self.dedup: Dedup = dedup or MemoryDedup()
+        self.max_pending = max_pending
+        self.drain_seconds = drain_seconds
+        self.audio_url = audio_url  # a public URL for an audio file: sent by link instead of uploaded
+        self.graph = GraphClient(
+            settings.whatsapp_api_base_url,
+            settings.whatsapp_phone_number_id,
+            settings.whatsapp_token.get_secret_value(),
+            retry=retry,
+            concurrency=concurrency,
+            on_retry=self.metrics.send_retries.labels(self.name).inc,
+        )
+        self._secret = settings.whatsapp_app_secret.get_secret_value().encode() if settings.whatsapp_app_secret else None
+        self._verify_token = settings.whatsapp_verify_token.get_secret_value() if settings.whatsapp_verify_token else None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._user_locks: dict[str, asyncio.Lock] = {}
+        self._media: dict[str, tuple[int, int, str, float]] = {}  # path → (mtime_ns, size, media id, uploaded at)
+        self._media_locks: dict[str, asyncio.Lock] = {}
+        self._log_key = secrets.token_bytes(16)  # log pseudonyms, linkable within one run only
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route(PATH, self._verify, methods=["GET"]), Route(PATH, self._receive, methods=["POST"])]
+
+    async def start(self) -> None:
+        if self._secret is None:
+            log.error("WHATSAPP_APP_SECRET is not set: every webhook will be refused (403)")
+        if self._verify_token is None:
+            log.warning("WHATSAPP_VERIFY_TOKEN is not set: Meta cannot verify the webhook URL")
+        await self.graph.open()
+
+    async def stop(self) -> None:
+        """Give replies under way `drain_seconds` to finish, cancel the rest, close the client."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.drain_seconds
+        while self._tasks and (remaining := deadline - loop.time()) > 0:
+            await asyncio.wait(set(self._tasks), timeout=remaining)  # tasks may spawn tasks: look again
+        pending = set(self._tasks)
+        if pending:
+            log.warning("WhatsApp stopped with %d task(s) unfinished: their replies are not sent", len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.graph.close()
+
+    # -- webhook ---------------------------------------------------------------------
+
+    async def _verify(self, request: Request) -> Response:
+        """Meta's subscription handshake: echo hub.challenge when hub.verify_token is ours."""
+        params = request.query_params
+        token = params.get("hub.verify_token", "")
+        challenge = params.get("hub.challenge", "")
+        expected = self._verify_token
+        if (
+            expected is not None
+            and params.get("hub.mode") == "subscribe"
+            and hmac.compare_digest(token.encode(), expected.encode())
+            and 0 < len(challenge) <= 256
+            and challenge.isprintable()
+        ):
+            return PlainTextResponse(challenge)
+        log.warning("WhatsApp webhook verification refused (mode %r)", params.get("hub.mode", "")[:20])
+        return PlainTextResponse("forbidden", status_code=403)
+
+    async def _receive(self, request: Request) -> Response:
+        """Check, acknowledge, and hand each message to a background task."""
+        signature = request.headers.get("x-hub-signature-256")
+        if self._secret is None or not signature:
+            log.warning("WhatsApp webhook without signature refused")
+            return PlainTextResponse("forbidden", status_code=403)
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            return PlainTextResponse("expected application/json", status_code=415)
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            status = 413 if length.isdigit() else 400
+            return PlainTextResponse("body too large" if status == 413 else "bad content-length", status_code=status)
+        try:
+            body = await _read_bounded(request, MAX_BODY)
+        except ClientDisconnect:
+            return PlainTextResponse("incomplete body", status_code=400)
+        if body is None:
+            return PlainTextResponse("body too large", status_code=413)
+        if not _signed(self._secret, body, signature):
+            log.warning("WhatsApp webhook with a wrong signature refused")
+            return PlainTextResponse("forbidden", status_code=403)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            log.warning("WhatsApp webhook body is not JSON (%d bytes)", len(body))
+            self.metrics.errors.labels(self.name).inc()
+            return PlainTextResponse("malformed JSON", status_code=400)
+
+        parsed = parse_webhook(data, self.settings.whatsapp_phone_number_id)
+        for reason in parsed.skipped:
+            log.info("WhatsApp webhook: ignored %s", reason)
+        if parsed.skipped and not parsed.messages and not parsed.statuses:
+            self.metrics.errors.labels(self.name).inc()
+        for codes in parsed.failed_statuses:
+            log.info("WhatsApp reported a message not delivered (error %s)", codes)
+        if len(self._tasks) + len(parsed.messages) > self.max_pending:
+            log.warning("WhatsApp webhook deferred: %d replies already pending", len(self._tasks))
+            return PlainTextResponse("busy", status_code=503, headers={"Retry-After": "30"})
+        for item in parsed.messages:
+            self._spawn(self._process(item))
+        return PlainTextResponse("ok")
+
+    # -- processing ------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.metrics.errors.labels(self.name).inc()
+            log.error("WhatsApp message failed", exc_info=task.exception())
+
+    async def _process(self, item: Inbound) -> None:
+        """One message: once only, read receipt, the dialogue's reply, sent in order per user."""
+        try:
+            new = await self.dedup.first_time(item.message_id)
+        except Exception:  # a broken store must not silence the bot: better twice than never
+            self.metrics.errors.labels(self.name).inc()
+            log.exception("WhatsApp dedup store failed; answering anyway")
+            new = True
+        if not new:
+            log.info("WhatsApp re-delivered message from %s ignored", self._tag(item.user))
+            return
+        self._spawn(self._mark_read(item.message_id))
+        lock = self._user_locks.setdefault(item.user, asyncio.Lock())
+        try:
+            async with lock:
+                reply = await self.conversations.handle(self.name, item.user, item.incoming)
+                self.metrics.messages_in.labels(self.name, reply.lang if reply else "unknown").inc()
+                if reply is not None:
+                    await self.send(item.user, reply)
+        finally:
+            if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
+                self._user_locks.pop(item.user, None)
+
+    async def _mark_read(self, message_id: str) -> None:
+        try:
+            await self.graph.send(read_receipt(message_id), attempts=1)
+        except GraphError as exc:
+            log.debug("read receipt not sent: %s", exc)
+
+    async def send(self, user: str, reply: Reply) -> bool:
+        """Send a reply: voice note first, then the text and its options. False when it did not all go out."""
+        if reply.audio is not None:
+            await self._send_audio(user, reply.audio)
+        for payload in self.render(user, reply):
+            try:
+                await self.graph.send(payload)
+            except GraphError as exc:
+                self.metrics.send_failures.labels(self.name).inc()
+                if exc.code == OUTSIDE_WINDOW:
+                    log.warning("reply to %s not sent: outside the 24-hour window (131047)", self._tag(user))
+                else:
+                    log.error("reply to %s not sent: %s", self._tag(user), exc)
+                return False
+            self.metrics.messages_out.labels(self.name, reply.lang).inc()
+        return True
+
+    # -- rendering -------------------------------------------------------------------
+
+    def render(self, user: str, reply: Reply) -> list[dict[str, Any]]:
+        """The Graph API messages for a reply, every field within WhatsApp's limits."""
+        options = _unique(reply.options)
+        if not options:
+            return [text_message(user, part) for part in _parts(reply.text)]
+        if len(options) > ROWS_MAX or any(len(o.payload) > min(ROW_ID_MAX, REPLY_ID_MAX) for o in options):
+            return [text_message(user, part) for part in _parts(as_text(reply))]
+        lead, body = _lead_and_body(reply.text or numbered(options))
+        messages = [text_message(user, part) for part in _parts(lead)] if lead else []
+        if reply.is_menu or len(options) > REPLY_BUTTONS_MAX:
+            rows = [list_row(o.payload, *_row_text(o)) for o in options]
+            messages.append(list_message(user, body, self._ui(reply.lang, "menu_option", "Menú"), rows))
+        else:
+            buttons = [(o.payload, _label(o.key, o.title, REPLY_TITLE_MAX)) for o in options]
+            messages.append(buttons_message(user, body, buttons))
+        return messages
+
+    def _ui(self, lang: str, key: str, default: str) -> str:
+        try:
+            return self.conversations.matcher.content.ui(lang, key) or default
+        except Exception:
+            return default
+
+    # -- audio -----------------------------------------------------------------------
+
+    async def _send_audio(self, user: str, path: Path) -> None:
+        """The answer's recording as a voice note; a failure costs the audio, never the text."""
+        voice = path.suffix.lower() in (".ogg", ".opus")
+        try:
+            link = self.audio_url(path) if self.audio_url else None
+            if link:
+                payload = audio_message(user, link=link, voice=voice)
+            else:
+                payload = audio_message(user, media_id=await self._media_id(path), voice=voice)
+            await self.graph.send(payload)
+        except (GraphError, OSError) as exc:
+            self.metrics.errors.labels(self.name).inc()
+            log.error("audio %s not sent to %s: %s", path.name, self._tag(user), exc)
+
+    async def _media_id(self, path: Path) -> str:
+        """Upload once per file version (path, mtime, size); reuse the id until it nears expiry."""
+        key = str(path.resolve())
+        async with self._media_locks.setdefault(key, asyncio.Lock()):
+            stat = await asyncio.to_thread(path.stat)
+            cached = self._media.get(key)
+            if cached and cached[:2] == (stat.st_mtime_ns, stat.st_size) and time.time() - cached[3] < _MEDIA_TTL:
+                return cached[2]
+            mime = _AUDIO_TYPES.get(path.suffix.lower(), "audio/mpeg")
+            media_id = await self.graph.upload(path, mime)
+            self._media[key] = (stat.st_mtime_ns, stat.st_size, media_id, time.time())
+            return media_id
+
+    def _tag(self, user: str) -> str:
+        """A pseudonym for logs: the same user reads the same within a run, no phone number shows."""
+        return "wa:" + pseudonym(self._log_key, "log", user)[:10]
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+async def _read_bounded(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it passes `limit` bytes (the rest is never read)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _signed(secret: bytes, body: bytes, header: str) -> bool:
+    """X-Hub-Signature-256 is "sha256=" + hex HMAC-SHA256 of the raw body; compared in constant time."""
+    expected = b"sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
+    return hmac.compare_digest(expected, header.strip().encode("latin-1", "replace"))
+
+
+def _parts(text: str) -> list[str]:
+    return [part for part in split_text(text, TEXT_MAX) if part.strip()]
+
+
+def _lead_and_body(text: str) -> tuple[str, str]:
+    """Split `text` so its last paragraphs fit an interactive body; the lead goes as plain text first."""
+    if len(text) <= BODY_MAX:
+        return "", text
+    body = split_text(text, BODY_MAX)[-1]
+    at = text.rfind(body)
+    return (text[:at].rstrip(), body) if at > 0 else ("", shorten(text, BODY_MAX, keep_lines=True))
+
+
+def _unique(options: tuple[Option, ...]) -> list[Option]:
+    """Options with distinct payloads: WhatsApp refuses two rows or buttons with one id."""
+    seen: set[str] = set()
+    unique = []
+    for option in options:
+        if option.payload not in seen:
+            seen.add(option.payload)
+            unique.append(option)
+    return unique
+
+
+def _label(key: str, title: str, limit: int) -> str:
+    """ "3 Pasaporte": the number people may type, then the title shortened to fit `limit`."""
+    full = f"{key} {title}" if key else title
+    if len(full) <= limit:
+        return full
+    return f"{key} {shorten(title, limit - len(key) - 1)}" if key else shorten(title, limit)
+
+
+def _row_text(option: Option) -> tuple[str, str]:
+    """A list row's title and description; a title cut short is shown whole in the description."""
+    title = _label(option.key, option.title, ROW_TITLE_MAX)
+    description = option.description
+    if not description and title != f"{option.key} {option.title}".strip():
+        description = option.title
+    return title, shorten(description, ROW_DESCRIPTION_MAX) if description else ""
