@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bot import content_status
 from bot.channels.terminal import run_chat
 from bot.content import Content, load_content
 from bot.conversation import Conversations, MemoryStates
@@ -73,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     content_commands = content.add_subparsers(title="commands", metavar="COMMAND")
     check = command("check", _content_check, "Validate every content file; list every problem with file and line.", content_commands)
     _content_option(check)
+    status = command(
+        "status",
+        _content_status,
+        "Show each topic's translation per language (missing, draft, reviewed, audio), totals, and entries to re-check.",
+        content_commands,
+    )
+    status.add_argument("--csv", metavar="FILE", help="also write the matrix as CSV to FILE ('-': CSV on stdout instead of the table)")
+    status.add_argument("--as-of", type=content_status.iso_day, metavar="YYYY-MM-DD", help="count the six months back from this day (default today)")
+    _content_option(status)
     return parser
 
 
@@ -119,6 +129,18 @@ def _content_check(args: argparse.Namespace, settings: Settings) -> int:
     for code, pack in content.languages.items():
         print(f"{pack.name_es} ({code}): {len(pack.topics)} temas, {len(pack.intents)} intenciones")
     print(f"contenido correcto: {content.root} (versión {content.version}, {content.load_seconds * 1000:.0f} ms)")
+    return 0
+
+
+def _content_status(args: argparse.Namespace, settings: Settings) -> int:
+    status = content_status.build(_content(args, settings), args.as_of)
+    if args.csv == "-":
+        content_status.write_csv(status, sys.stdout)
+        return 0
+    if args.csv:
+        with open(args.csv, "w", encoding="utf-8", newline="") as stream:
+            content_status.write_csv(status, stream)
+    sys.stdout.write(content_status.table(status))
     return 0
 
 
