@@ -119,6 +119,7 @@ class TelegramChannel:
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._requests: tuple[HTTPXRequest, ...] = ()
         self._closing = asyncio.Event()
+        self._redaction = _Redaction(self._token)
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -129,8 +130,7 @@ class TelegramChannel:
 
     async def start(self) -> None:
         """Check the token (getMe), register the commands, then poll or set the webhook."""
-        # httpx logs request URLs at INFO, and Bot API URLs contain the token.
-        logging.getLogger("httpx").setLevel(max(logging.getLogger("httpx").level, logging.WARNING))
+        self._redaction.install()
         self._closing.clear()
         app = self._app = self._build()
         try:
@@ -177,6 +177,7 @@ class TelegramChannel:
             # Also after a failed start, when the Application never counted as initialized.
             for request in self._requests:
                 await request.shutdown()
+            self._redaction.remove()
 
     def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
         # trust_env=False: proxy variables in the environment must not reroute the bot
@@ -448,6 +449,34 @@ class _ChatByChat(BaseUpdateProcessor):
 
     async def shutdown(self) -> None:
         pass
+
+
+class _Redaction(logging.Filter):
+    """Takes the token out of log records of the loggers that print Bot API URLs.
+
+    python-telegram-bot logs its base URL (token included) at DEBUG when a Bot is built,
+    and httpx logs every request URL at INFO.
+    """
+
+    _LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot", "httpx")
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._token in message:
+            record.msg, record.args = message.replace(self._token, "<token>"), None
+        return True
+
+    def install(self) -> None:
+        for name in self._LOGGERS:
+            logging.getLogger(name).addFilter(self)
+
+    def remove(self) -> None:
+        for name in self._LOGGERS:
+            logging.getLogger(name).removeFilter(self)
 
 
 def _thread(where: dict[str, Any]) -> dict[str, Any]:

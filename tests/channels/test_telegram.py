@@ -502,7 +502,7 @@ async def serve(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
 
 async def test_pregunta_serve_polls_and_stops_on_sigterm(fake: FakeBotAPI, tmp_path: Path) -> None:
     base = fake.base  # type: ignore[attr-defined]
-    env = serve_env(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=f"{base}/bot")
+    env = serve_env(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=f"{base}/bot", PREGUNTA_LOG_LEVEL="DEBUG")
     process = await serve(env, tmp_path)
     try:
         await fake.wait_for("getUpdates", timeout=20)
@@ -521,7 +521,8 @@ async def test_pregunta_serve_polls_and_stops_on_sigterm(fake: FakeBotAPI, tmp_p
             process.kill()
             await process.wait()
     log = stderr.decode()
-    assert TOKEN.split(":")[1] not in log, "the token never reaches the log"
+    assert "Set Bot API URL" in log, "debug logging was on"
+    assert TOKEN.split(":")[1] not in log, "the token never reaches the log, not even at DEBUG"
     assert "Traceback" not in log
 
 
