@@ -37,8 +37,9 @@ _PHRASE_WORD = 0.6  # a word of a multi-word keyword, found alone
 _EXAMPLE = 0.45  # a word of an example question or of the title
 _PHRASE_BONUS = 0.6  # share of a phrase's weight added when all its words are there
 _SEQUENCE_BONUS = 0.4  # … when they are there in order, as written: per informative word, plus one
-_UNKNOWN_IDF = 2.2  # weight of a word no entry knows: it dilutes the evidence
+_UNKNOWN_IDF = 4.0  # weight of a word no entry knows: it dilutes the evidence
 _EVIDENCE_SCALE = 2.2  # evidence at which confidence reaches 63 %
+_BASE = 0.35  # share of the score that does not depend on how much of the message is explained
 _WHOLE = 88.0  # score of a message that is exactly one of an entry's keywords
 
 
@@ -217,7 +218,7 @@ class Matcher:
             total = total_all if entry.is_intent else total_topic
             coverage = min(1.0, found / total) if total else 0.0
             strength = 1.0 - math.exp(-found / _EVIDENCE_SCALE)
-            score = 100.0 * strength * (0.35 + 0.65 * coverage)
+            score = 100.0 * strength * (_BASE + (1 - _BASE) * coverage)
             if i in exact:
                 score = max(score, _WHOLE * min(present.values()))
             scored.append((round(score, 1), found, entry.id, entry.is_intent))
@@ -251,7 +252,7 @@ class Matcher:
                 term, factor = es, 1.0
             elif my in index.idf:
                 term, factor = my, 1.0
-            elif len(word) >= 5 and not word.isdigit():
+            elif len(word) >= 6 and not word.isdigit():
                 term, factor = _fuzzy(word, index) or (index.mayan and _inside(my[3:], index)) or (es, 1.0)
             else:
                 term, factor = es, 1.0
@@ -307,8 +308,15 @@ def _fuzzy(word: str, index: _Index) -> tuple[str, float] | None:
     if word in index.fuzzy_seen:
         return index.fuzzy_seen[word]
     key = sound(word)
-    limit = 1 if len(key) < 8 else 2
-    pool = [known for size in range(len(key) - limit, len(key) + limit + 1) for known in index.fuzzy_by_length.get(size, ())]
+    if len(key) < 6:  # "clima" is one letter from "coima": short words only match exactly
+        return None
+    limit = 1 if len(key) < 9 else 2
+    pool = [
+        known
+        for size in range(len(key) - limit, len(key) + limit + 1)
+        for known in index.fuzzy_by_length.get(size, ())
+        if known[0] == key[0]  # people rarely mistype the first letter
+    ]
     found = process.extractOne(key, pool, scorer=DamerauLevenshtein.distance, score_cutoff=limit)
     result = None
     if found is not None:

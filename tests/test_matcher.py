@@ -95,3 +95,12 @@ def test_own_query_set(matcher: Matcher) -> None:
     right = sum(matcher.match(row["text"], row["lang"]).id == row["expected"] for row in rows)
     print(f"\nown queries: {right}/{len(rows)} right ({right / len(rows):.1%})")
     assert right / len(rows) >= 0.96
+
+
+def test_own_out_of_scope_set(matcher: Matcher) -> None:
+    """Everyday messages that are not about migration: the bot must say it is not sure."""
+    path = Path(__file__).parent / "data" / "out_of_scope_es.txt"
+    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    answered = [line for line in lines if matcher.match(line, "es").id is not None]
+    print(f"\nown out-of-scope: {len(answered)}/{len(lines)} answered: {answered}")
+    assert len(answered) / len(lines) <= 0.05
