@@ -21,7 +21,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # An empty variable (TELEGRAM_BOT_TOKEN=) means "not set", so the channel stays off.
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     # content and data
     pregunta_content: Path = _ROOT / "content"
