@@ -190,9 +190,11 @@ class Content:
         return self.spanish.topics[topic_id], lang == "es"
 
     def audio(self, lang: str, topic_id: str) -> Path | None:
+        """The recording of a topic in `lang`, when it names one and the entry may be served
+        (reviewed, Spanish, or a `serve_drafts` language): a draft recording waits like a draft text."""
         pack = self.languages.get(lang)
         topic = pack.topics.get(topic_id) if pack else None
-        if pack and topic and topic.audio:
+        if pack and topic and topic.audio and self._servable(lang, topic):
             return pack.folder / topic.audio
         return None
 

@@ -195,3 +195,13 @@ def test_audio_travels_in_the_reply(content_copy: Path) -> None:
     matcher = Matcher(load_content(content_copy))
     assert say(matcher, "quc", payload="topic:asilo-como-solicitar").audio == recording
     assert say(matcher, "es", payload="topic:asilo-como-solicitar").audio is None  # no Spanish recording
+
+
+def test_a_draft_recording_waits_like_a_draft_text(content_copy: Path) -> None:
+    topic = content_copy / "kiche" / "topics" / "pasaporte-requisitos.yaml"  # translation: draft
+    topic.write_text(topic.read_text(encoding="utf-8") + "audio: audio/pasaporte.ogg\n", encoding="utf-8")
+    (content_copy / "kiche" / "audio").mkdir()
+    (content_copy / "kiche" / "audio" / "pasaporte.ogg").write_bytes(voice_note())
+    assert say(Matcher(load_content(content_copy)), "quc", payload="topic:pasaporte-requisitos").audio is None
+    drafts = Matcher(load_content(content_copy, serve_drafts={"quc"}))
+    assert say(drafts, "quc", payload="topic:pasaporte-requisitos").audio == content_copy / "kiche" / "audio" / "pasaporte.ogg"
