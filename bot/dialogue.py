@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.content import Content
+from bot.language_hint import guess_language
 from bot.matcher import Match, Matcher
 from bot.normalize import MAX_INPUT, canon, fold
 from bot.privacy import mentions_personal_data
@@ -129,6 +130,11 @@ class _Turn:
 
     def number(self, key: str) -> tuple[State, Reply]:
         if self.state.step is not Step.READY:
+            # the menu as it was shown (a hint may have put a language first) …
+            for option_key, option_payload in self.state.options:
+                if option_key == key and option_payload.startswith("lang:"):
+                    return self.payload(option_payload)
+            # … or, before any menu, the languages in their usual order
             languages = list(self.content.languages)
             if key.isdigit() and 1 <= int(key) <= len(languages):
                 return self.choose_language(languages[int(key) - 1])
@@ -154,7 +160,8 @@ class _Turn:
         pending = self.state.pending
         if match.id in self.content.spanish.topics and not match.close_call:
             pending = match.id
-        state, reply = self.language_menu(self.ui("greeting"), Kind.LANGUAGE)
+        hint = guess_language(text, self.content)
+        state, reply = self.language_menu(self.ui("greeting"), Kind.LANGUAGE, hint=hint)
         return replace(state, pending=pending), reply
 
     def question(self, text: str) -> tuple[State, Reply]:
@@ -171,12 +178,25 @@ class _Turn:
 
     # -- replies ---------------------------------------------------------------------
 
-    def language_menu(self, intro: str, kind: Kind, topic: str | None = None) -> tuple[State, Reply]:
+    def language_menu(
+        self, intro: str, kind: Kind, topic: str | None = None, hint: str | None = None
+    ) -> tuple[State, Reply]:
+        """The language menu; a clear hint puts that language first and says so, nothing more."""
+        codes = list(self.content.languages)
+        parts = [intro]
+        if hint in self.content.languages and hint != codes[0]:
+            codes.remove(hint)
+            codes.insert(0, hint)
+            pack = self.content.languages[hint]
+            label = _language_label(pack.name, pack.name_es)
+            parts.append(self.content.ui(hint, "language_hint").replace("{language}", label))
         options = tuple(
             Option(str(i), f"lang:{code}", _language_label(pack.name, pack.name_es))
-            for i, (code, pack) in enumerate(self.content.languages.items(), start=1)
+            for i, code in enumerate(codes, start=1)
+            for pack in [self.content.languages[code]]
         )
-        text = f"{intro}\n\n{self.ui('choose_language')}"
+        parts.append(self.ui("choose_language"))
+        text = "\n\n".join(parts)
         return self.done(Reply(text, self.lang, kind, options, topic=topic), step=Step.LANGUAGE)
 
     def choose_language(self, code: str) -> tuple[State, Reply]:

@@ -185,3 +185,18 @@ def test_question_before_the_language_is_answered_after_it(fixture_matcher: Matc
     reply = talk.say("1")
     assert reply.topic == "asilo-como-solicitar" and talk.state.pending is None
     assert talk.state.step is Step.READY and talk.state.lang == "es"
+
+
+def test_language_hint_puts_the_language_first_and_numbers_follow_the_menu(matcher: Matcher) -> None:
+    talk = Talk(matcher)
+    reply = talk.say("la utz awach, in k'o pa ri ja")
+    assert reply.options[0].payload == "lang:quc" and "Lo puse primero" in reply.text
+    assert talk.state.step is Step.LANGUAGE and talk.state.lang == "es"  # never switched silently
+    talk.say("1")
+    assert talk.state.lang == "quc"
+
+
+def test_no_hint_from_one_ambiguous_word(matcher: Matcher) -> None:
+    talk = Talk(matcher)
+    reply = talk.say("mam")
+    assert reply.options[0].payload == "lang:es" and "Lo puse primero" not in reply.text
