@@ -41,6 +41,7 @@ _UNKNOWN_IDF = 4.0  # weight of a word no entry knows: it dilutes the evidence
 _EVIDENCE_SCALE = 2.2  # evidence at which confidence reaches 63 %
 _BASE = 0.35  # share of the score that does not depend on how much of the message is explained
 _WHOLE = 88.0  # score of a message that is exactly one of an entry's keywords
+_LOOSE = 0.92  # a Mayan word matched without its marks (kanjel for k'anjel)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class _Index:
     fuzzy_pool: dict[str, str]  # sound of a known word → its term
     mayan_stems: dict[str, str]  # Mayan key of ≥ 4 letters → term, also matched inside words
     mayan: bool  # the user's language is not Spanish
+    canon: set[str] = field(default_factory=set)  # Mayan keyword words as written, glottal stop kept
     postings: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # term → (entry, weight)
     sequences: dict[tuple[str, ...], list[tuple[int, tuple[str, ...]]]] = field(default_factory=dict)
     unordered: dict[str, list[tuple[int, tuple[str, ...], tuple[str, ...]]]] = field(default_factory=dict)
@@ -169,6 +171,9 @@ class Matcher:
                     index.fuzzy_pool.setdefault(key, "my:" + key)
                     if len(key) >= 4:
                         index.mayan_stems.setdefault(key, "my:" + key)
+        for pack in packs[1:]:
+            keywords = [*(k for i in pack.intents.values() for k in i.keywords), *(k for t in pack.topics.values() for k in t.keywords)]
+            index.canon.update(w for keyword in keywords for w in words(keyword))
         by_length: dict[int, list[str]] = defaultdict(list)
         for known in sorted(index.fuzzy_pool):
             by_length[len(known)].append(known)
@@ -248,10 +253,12 @@ class Matcher:
             if word not in informative and informative:
                 sequence.append(es)
                 continue
-            if es in index.idf:
+            mayan_first = index.mayan and "'" in word  # "se'nt" is Mam, not Spanish "sent-"
+            if my in index.idf and (mayan_first or es not in index.idf):
+                # the glottal stop kept (ja' "water" vs ja "house") matches a little better
+                term, factor = my, 1.0 if word in index.canon else _LOOSE
+            elif es in index.idf:
                 term, factor = es, 1.0
-            elif my in index.idf:
-                term, factor = my, 1.0
             elif len(word) >= 6 and not word.isdigit():
                 term, factor = _fuzzy(word, index) or (index.mayan and _inside(my[3:], index)) or (es, 1.0)
             else:
@@ -307,7 +314,7 @@ def _fuzzy(word: str, index: _Index) -> tuple[str, float] | None:
     """A typo: the known word within one edit (two for long words), compared by sound."""
     if word in index.fuzzy_seen:
         return index.fuzzy_seen[word]
-    key = sound(word)
+    key = mayan_key(word) if index.mayan and "'" in word else sound(word)
     if len(key) < 6:  # "clima" is one letter from "coima": short words only match exactly
         return None
     limit = 1 if len(key) < 9 else 2

@@ -81,7 +81,11 @@ def test_every_keyword_with_every_apostrophe(content: Content, matcher: Matcher)
             expected = matcher.match(keyword, code)
             assert expected.candidates, (code, keyword)
             for mark in APOSTROPHES:
-                assert matcher.match(keyword.replace("'", mark), code).candidates == expected.candidates, (code, keyword, mark)
+                found = matcher.match(keyword.replace("'", mark), code)
+                if mark:
+                    assert found.candidates == expected.candidates, (code, keyword, mark)
+                else:  # without the mark: same answer, a little less sure (the notes' "loose" key)
+                    assert found.id == expected.id and found.score <= expected.score, (code, keyword)
                 checked += 1
     assert checked > 200
 
