@@ -7,6 +7,7 @@ Starlette app whose routes are /healthz, /metrics and whatever the channels moun
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import logging
@@ -23,9 +24,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.channels.base import Channel
-from bot.content import Content, load_content
+from bot.content import load_content
 from bot.conversation import Conversations, FloodGuard, MemoryStates
-from bot.errors import SettingsError
+from bot.errors import ContentError, SettingsError
 from bot.matcher import Matcher
 from bot.metrics import Metrics
 from bot.privacy import load_or_create_key
@@ -41,11 +42,14 @@ class Runtime:
     """Everything the server keeps between requests. Built without I/O; `start` does the I/O."""
 
     settings: Settings
-    content: Content
     conversations: Conversations
     metrics: Metrics
     channels: list[Channel] = field(default_factory=list)
     started: bool = False
+    reload_failures: int = 0
+    _watcher: asyncio.Task[None] | None = None
+    _stop_watching: asyncio.Event = field(default_factory=asyncio.Event)
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -58,7 +62,7 @@ class Runtime:
             flood=FloodGuard(settings.pregunta_flood_messages, settings.pregunta_flood_seconds),
             metrics=metrics,
         )
-        runtime = cls(settings, content, conversations, metrics)
+        runtime = cls(settings, conversations, metrics)
         runtime.channels = _channels(settings, conversations, metrics)
         return runtime
 
@@ -69,16 +73,55 @@ class Runtime:
         for channel in self.channels:
             await channel.start()
             log.info("channel %s started", channel.name)
+        self._stop_watching.clear()
+        self._watcher = asyncio.create_task(self._watch_content())
 
     async def stop(self) -> None:
         if not self.started:
             return
         self.started = False
+        self._stop_watching.set()
+        if self._watcher is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         for channel in reversed(self.channels):
             try:
                 await channel.stop()
             except Exception:
                 log.exception("channel %s did not stop cleanly", channel.name)
+
+    async def reload(self) -> bool:
+        """Load the content again. A broken edit keeps the last good content serving and
+        logs every problem with file and line; returns whether the new content is live."""
+        async with self._reloading:
+            settings = self.settings
+            try:
+                content = await asyncio.to_thread(
+                    load_content, settings.pregunta_content, serve_drafts=set(settings.pregunta_serve_drafts)
+                )
+                matcher = await asyncio.to_thread(Matcher, content)
+            except ContentError as exc:
+                self.reload_failures += 1
+                for issue in exc.issues:
+                    log.error("content not reloaded: %s", issue)
+                log.error("still serving content version %s", self.conversations.matcher.content.version)
+                return False
+            if content.version == self.conversations.matcher.content.version:
+                return True
+            self.conversations.matcher = matcher
+            log.info("content reloaded: version %s (%d ms)", content.version, content.load_seconds * 1000)
+            return True
+
+    async def _watch_content(self) -> None:
+        """Reload when a file under content/ changes (watchfiles batches an editor's saves)."""
+        from watchfiles import awatch
+
+        try:
+            async for _ in awatch(self.settings.pregunta_content, stop_event=self._stop_watching, debounce=400):
+                await self.reload()
+        except Exception:  # the bot goes on with the content it has
+            log.exception("content watcher stopped; SIGHUP still reloads")
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = [Route("/healthz", self._healthz), Route("/metrics", self._metrics)]
@@ -93,6 +136,7 @@ class Runtime:
             "content_version": content.version,
             "content_loaded_at": content.loaded_at,
             "content_load_seconds": round(content.load_seconds, 4),
+            "content_reload_failures": self.reload_failures,
             "channels": [channel.name for channel in self.channels],
         }
         return JSONResponse(body)
@@ -169,6 +213,8 @@ async def serve(settings: Settings) -> None:
             timeout_graceful_shutdown=5,
         )
         server = uvicorn.Server(config)
+        if previous:  # the main thread: SIGHUP reloads the content, as daemons do
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(runtime.reload()))
         log.info("listening on http://%s:%d", settings.pregunta_host, sock.getsockname()[1])
         await server.serve(sockets=[sock])
     finally:
