@@ -38,6 +38,7 @@ _EXAMPLE = 0.45  # a word of an example question or of the title
 _PHRASE_BONUS = 0.6  # share of a phrase's weight added when all its words are there
 _SEQUENCE_BONUS = 0.4  # … when they are there in order, as written: per informative word, plus one
 _UNKNOWN_IDF = 4.0  # weight of a word no entry knows: it dilutes the evidence
+_UNKNOWN_IDF_MAYAN = 1.5  # … when the user chose a Mayan language, whose words we know few of
 _EVIDENCE_SCALE = 2.2  # evidence at which confidence reaches 63 %
 _BASE = 0.35  # share of the score that does not depend on how much of the message is explained
 _WHOLE = 88.0  # score of a message that is exactly one of an entry's keywords
@@ -199,8 +200,9 @@ class Matcher:
         if not present:
             return Match(None, 0.0)
         ngrams = {sequence[i:j] for i in range(len(sequence)) for j in range(i + 2, min(i + 7, len(sequence) + 1))}
-        total_all = sum(index.idf.get(term, _UNKNOWN_IDF) for term in present)
-        total_topic = sum(index.idf.get(term, _UNKNOWN_IDF) for term in present if term not in index.social)
+        unknown = _UNKNOWN_IDF_MAYAN if index.mayan else _UNKNOWN_IDF
+        total_all = sum(index.idf.get(term, unknown) for term in present)
+        total_topic = sum(index.idf.get(term, unknown) for term in present if term not in index.social)
         whole = tuple(sorted(present))
 
         evidence: dict[int, float] = defaultdict(float)
@@ -248,6 +250,8 @@ class Matcher:
         every = _with_synonyms(words(text), index)
         # numbers no keyword knows (amounts, ages, years) are neither evidence nor noise
         informative = {w for w in every if w not in STOPWORDS and not (w.isdigit() and "es:" + w not in index.idf)}
+        if index.mayan:  # short words we don't know in a Mayan language are mostly particles (ri, pa, la)
+            informative = {w for w in informative if len(w) > 3 or _known_any(w, index)}
         for word in every:
             es, my = "es:" + spanish_key(word), "my:" + mayan_key(word)
             if word not in informative and informative:
@@ -266,6 +270,10 @@ class Matcher:
             present[term] = max(present.get(term, 0.0), factor)
             sequence.append(term)
         return present, tuple(sequence)
+
+
+def _known_any(word: str, index: _Index) -> bool:
+    return "es:" + spanish_key(word) in index.idf or "my:" + mayan_key(word) in index.idf
 
 
 def _with_synonyms(found: list[str], index: _Index) -> list[str]:
