@@ -1,10 +1,12 @@
-"""Shared fixtures: the fixture content, the bundled content, and a matcher for each."""
+"""Shared fixtures: the fixture content, the bundled content, a matcher for each, the usage database."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from bot.content import Content, load_content
@@ -42,3 +44,21 @@ def content_copy(tmp_path: Path) -> Path:
     target = tmp_path / "content"
     shutil.copytree(FIXTURE_CONTENT, target)
     return target
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Where the usage database goes: a data folder of its own, as in production."""
+    return tmp_path / "data" / "pregunta.sqlite3"
+
+
+@pytest.fixture
+async def usage_db(db_path: Path) -> AsyncIterator[aiosqlite.Connection]:
+    """A real SQLite file at the current schema, opened as the program opens it."""
+    from bot.db import open_db
+
+    db = await open_db(db_path)
+    try:
+        yield db
+    finally:
+        await db.close()

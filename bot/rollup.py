@@ -1,0 +1,192 @@
+"""Daily counts: what a purge keeps forever, and what a report reads for any period.
+
+A purge rolls the raw events older than the retention into `daily` (events by day,
+channel, language, kind and topic, with how many language choices were changes) and
+`daily_users` (distinct users by day and channel: in all, per language, and among the
+rate-limited), then deletes them. Reports read the same aggregates from the raw events of
+recent days and from the rollups of purged days, so a period spanning both adds up.
+Knows nothing of the queue that writes events, nor of how a report looks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import aiosqlite
+
+from bot.db import forget_messages
+from bot.db import today as local_today
+
+__all__ = ["ALL", "Count", "PurgeResult", "Users", "bounds", "counts", "not_sure_queries", "purge", "rolled_days", "users"]
+
+ALL = "*"  # in `Users.lang` / `Users.kind`: every language / every kind
+
+_FIRST = "0000-01-01"
+
+# Language choices, each flagged when the same user had chosen another language before
+# (within a month: the user key changes with the month). The window runs over every
+# choice, so a choice made just before a period still counts as the one before.
+_CHANGES = """
+SELECT day, channel, lang, 'language' AS kind, topic, COUNT(*) AS n FROM (
+    SELECT day, channel, lang, topic,
+           LAG(topic) OVER (PARTITION BY user_key ORDER BY at, id) AS before
+    FROM events WHERE kind = 'language' AND topic IS NOT NULL
+) WHERE day BETWEEN ? AND ? AND before IS NOT NULL AND before != topic
+GROUP BY day, channel, lang, topic
+"""
+_COUNTS = """
+SELECT day, channel, lang, kind, COALESCE(topic, ''), COUNT(*) FROM events
+WHERE day BETWEEN ? AND ? GROUP BY day, channel, lang, kind, COALESCE(topic, '')
+"""
+_USERS = """
+SELECT day, channel, '*', '*', COUNT(DISTINCT user_key) FROM events
+WHERE day BETWEEN ?1 AND ?2 GROUP BY day, channel
+UNION ALL
+SELECT day, channel, lang, '*', COUNT(DISTINCT user_key) FROM events
+WHERE day BETWEEN ?1 AND ?2 GROUP BY day, channel, lang
+UNION ALL
+SELECT day, channel, '*', 'rate_limited', COUNT(DISTINCT user_key) FROM events
+WHERE kind = 'rate_limited' AND day BETWEEN ?1 AND ?2 GROUP BY day, channel
+"""
+
+
+@dataclass(frozen=True)
+class Count:
+    """Events of one day, channel, language, kind and topic ('' for none)."""
+
+    day: str
+    channel: str
+    lang: str
+    kind: str
+    topic: str
+    events: int
+    changes: int = 0  # language choices that changed the language (kind 'language' only)
+
+
+@dataclass(frozen=True)
+class Users:
+    """Distinct users of one day and channel, in all (ALL, ALL), per language, or rate-limited."""
+
+    day: str
+    channel: str
+    lang: str
+    kind: str
+    users: int
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    before: date  # events of days before this one were rolled up and deleted
+    events: int
+    days: int
+    messages: int  # webhook message ids forgotten
+    states: int  # dialogue states of users silent for longer than the retention
+
+
+async def counts(db: aiosqlite.Connection, since: date, until: date) -> list[Count]:
+    """Events per day, channel, language, kind and topic: raw events and rollups added up."""
+    bounds_ = (since.isoformat(), until.isoformat())
+    total: dict[tuple[str, str, str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for row in await db.execute_fetchall(_COUNTS, bounds_):
+        total[row[:5]][0] += row[5]
+    for row in await db.execute_fetchall(_CHANGES, bounds_):
+        total[row[:5]][1] += row[5]
+    sql = "SELECT day, channel, lang, kind, topic, events, changes FROM daily WHERE day BETWEEN ? AND ?"
+    for row in await db.execute_fetchall(sql, bounds_):
+        total[row[:5]][0] += row[5]
+        total[row[:5]][1] += row[6]
+    return [Count(*key, events, changes) for key, (events, changes) in sorted(total.items())]
+
+
+async def users(db: aiosqlite.Connection, since: date, until: date) -> list[Users]:
+    """Distinct users per day and channel (in all, per language, rate-limited), raw and rolled up."""
+    bounds_ = (since.isoformat(), until.isoformat())
+    total: dict[tuple[str, str, str, str], int] = defaultdict(int)
+    for row in await db.execute_fetchall(_USERS, bounds_):
+        total[row[:4]] += row[4]
+    sql = "SELECT day, channel, lang, kind, users FROM daily_users WHERE day BETWEEN ? AND ?"
+    for row in await db.execute_fetchall(sql, bounds_):
+        total[row[:4]] += row[4]
+    return [Users(*key, n) for key, n in sorted(total.items())]
+
+
+async def not_sure_queries(db: aiosqlite.Connection, since: date, until: date) -> list[tuple[str, str]]:
+    """(scrubbed text, user key) of every not-sure turn still kept in the period."""
+    sql = "SELECT query, user_key FROM events WHERE kind = 'not_sure' AND query != '' AND day BETWEEN ? AND ?"
+    rows = await db.execute_fetchall(sql, (since.isoformat(), until.isoformat()))
+    return [(str(query), str(key)) for query, key in rows]
+
+
+async def bounds(db: aiosqlite.Connection) -> tuple[date, date] | None:
+    """The first and last day with any data, raw or rolled up; None for an empty database."""
+    sql = """SELECT MIN(d), MAX(d) FROM (
+        SELECT MIN(day) AS d FROM events UNION ALL SELECT MAX(day) FROM events
+        UNION ALL SELECT MIN(day) FROM daily UNION ALL SELECT MAX(day) FROM daily)"""
+    rows = list(await db.execute_fetchall(sql))
+    first, last = rows[0] if rows else (None, None)
+    if first is None or last is None:
+        return None
+    return date.fromisoformat(first), date.fromisoformat(last)
+
+
+async def rolled_days(db: aiosqlite.Connection, since: date, until: date) -> tuple[date, date] | None:
+    """The first and last purged day in the period: only counts are left for those."""
+    sql = "SELECT MIN(day), MAX(day) FROM daily WHERE day BETWEEN ? AND ?"
+    rows = list(await db.execute_fetchall(sql, (since.isoformat(), until.isoformat())))
+    first, last = rows[0] if rows else (None, None)
+    if first is None or last is None:
+        return None
+    return date.fromisoformat(first), date.fromisoformat(last)
+
+
+async def purge(
+    db: aiosqlite.Connection, retention_days: int, *, today: date | None = None, now: float | None = None
+) -> PurgeResult:
+    """Roll events older than `retention_days` into daily counts, then delete them; also forget
+    old webhook message ids and the state of users silent for longer than the retention.
+
+    Whole days only, in one transaction: a day is either raw or rolled up, never both.
+    """
+    before = (today or local_today()) - timedelta(days=retention_days)
+    span = (_FIRST, (before - timedelta(days=1)).isoformat())
+    at = time.time() if now is None else now
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        rows = await db.execute_fetchall("SELECT COUNT(*), COUNT(DISTINCT day) FROM events WHERE day < ?", (before.isoformat(),))
+        events, days = next(iter(rows))
+        if events:
+            await db.execute(
+                f"""INSERT INTO daily (day, channel, lang, kind, topic, events)
+                SELECT * FROM ({_COUNTS}) WHERE true
+                ON CONFLICT (day, channel, lang, kind, topic) DO UPDATE SET events = events + excluded.events""",
+                span,
+            )
+            await db.execute(
+                f"""INSERT INTO daily (day, channel, lang, kind, topic, events, changes)
+                SELECT day, channel, lang, kind, topic, 0, n FROM ({_CHANGES}) WHERE true
+                ON CONFLICT (day, channel, lang, kind, topic) DO UPDATE SET changes = changes + excluded.changes""",
+                span,
+            )
+            await db.execute(
+                f"""INSERT INTO daily_users (day, channel, lang, kind, users)
+                SELECT * FROM ({_USERS}) WHERE true
+                ON CONFLICT (day, channel, lang, kind) DO UPDATE SET users = users + excluded.users""",
+                span,
+            )
+            await db.execute("DELETE FROM events WHERE day < ?", (before.isoformat(),))
+        messages = await forget_messages(db, now=at)
+        async with db.execute("DELETE FROM user_state WHERE updated < ?", (at - retention_days * 86400,)) as cur:
+            states = cur.rowcount
+        await db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            await db.execute("ROLLBACK")
+        raise
+    with contextlib.suppress(sqlite3.Error):  # the deleted rows' old pages leave the WAL too
+        await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return PurgeResult(before, int(events), int(days), messages, states)

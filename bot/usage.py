@@ -1,0 +1,250 @@
+"""The usage log: every turn becomes one row in SQLite, and no reply ever waits for it.
+
+`record` scrubs the text of a not-sure turn (answered turns keep none) and puts the
+event on a bounded queue; that is all a reply pays. A background task writes batches on
+a connection of its own. A full queue drops the event and counts it; a failing database
+(locked, disk full) counts the lost events and logs once a minute. `close` flushes the
+queue. With a retention, the log also purges once a day (`bot.rollup.purge`).
+Knows nothing of channels, nor of how reports read the rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import astuple, dataclass
+from datetime import date
+from pathlib import Path
+
+import aiosqlite
+
+from bot import rollup
+from bot.conversation import Turn
+from bot.db import Failures, local_day, open_db
+from bot.privacy import scrub
+from bot.replies import Kind
+
+__all__ = ["Event", "UsageCounters", "UsageLog", "event_of"]
+
+log = logging.getLogger(__name__)
+
+_INSERT = (
+    "INSERT INTO events (at, day, channel, lang, kind, topic, score, latency_ms, user_key, query) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_DAY_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Event:
+    """One row of `events`: what the issue lists, and nothing that names a person."""
+
+    at: float
+    day: str
+    channel: str
+    lang: str
+    kind: str
+    topic: str | None
+    score: float | None
+    latency_ms: float
+    user_key: str
+    query: str | None
+
+
+def event_of(turn: Turn) -> Event:
+    """The row for a turn: the query kept (scrubbed) for not-sure turns only."""
+    query = scrub(turn.query) if turn.kind is Kind.NOT_SURE and turn.query else None
+    return Event(
+        at=float(round(turn.at)),
+        day=local_day(turn.at),
+        channel=turn.channel,
+        lang=turn.lang,
+        kind=turn.kind.value,
+        topic=turn.topic,
+        score=None if turn.score is None else round(turn.score, 1),
+        latency_ms=round(turn.latency_ms, 1),
+        user_key=turn.user_key,
+        query=query or None,
+    )
+
+
+@dataclass(frozen=True)
+class UsageCounters:
+    """For /healthz and /metrics: events written, dropped (queue full or closed), failed (database)."""
+
+    written: int
+    dropped: int
+    failed: int
+    queued: int
+    last_error: str | None
+
+
+class UsageLog:
+    """The `UsageSink` of the running bot and of the terminal chat.
+
+    `await start()` before the first turn (turns recorded earlier wait in the queue),
+    `await close()` on shutdown: it writes what is queued, waiting at most `flush_timeout`.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        queue_size: int = 10_000,
+        batch_size: int = 500,
+        busy_timeout: float = 5.0,
+        flush_timeout: float = 8.0,
+        retention_days: int | None = None,
+    ) -> None:
+        self.path = path
+        self.retention_days = retention_days  # None: no daily purge (the terminal chat)
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(queue_size)
+        self._batch_size = batch_size
+        self._busy_timeout = busy_timeout
+        self._flush_timeout = flush_timeout
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()  # one transaction at a time on our connection
+        self._writer: asyncio.Task[None] | None = None
+        self._purger: asyncio.Task[None] | None = None
+        self._closing = False
+        self._written = 0
+        self._dropped = 0
+        self._failures = Failures(f"usage log ({path})")
+
+    # -- counters --------------------------------------------------------------------
+
+    @property
+    def written(self) -> int:
+        return self._written
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    @property
+    def failed(self) -> int:
+        return self._failures.count
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def counters(self) -> UsageCounters:
+        return UsageCounters(self._written, self._dropped, self.failed, self.queued, self._failures.last_error)
+
+    # -- the hot path ----------------------------------------------------------------
+
+    def record(self, turn: Turn) -> None:
+        """Queue the turn's event; never blocks, never raises. Full or closed: counted as dropped."""
+        if self._closing:
+            self._dropped += 1
+            return
+        try:
+            self._queue.put_nowait(event_of(turn))
+        except asyncio.QueueFull:
+            self._dropped += 1
+        except Exception:  # a turn the log cannot read must not reach the reply
+            self._dropped += 1
+            log.exception("usage log could not record a turn")
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the database (a failure is counted and retried with the next batch) and start writing."""
+        if self._writer is not None:
+            return
+        async with self._lock:
+            await self._connect()
+        self._writer = asyncio.create_task(self._run(), name="usage-log-writer")
+        if self.retention_days is not None:
+            self._purger = asyncio.create_task(self._purge_daily(self.retention_days), name="usage-log-purge")
+
+    async def close(self) -> None:
+        """Write everything queued (at most `flush_timeout` seconds), then close the database."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._run(), name="usage-log-flush")
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)  # wakes a writer waiting on an empty queue
+        try:
+            await asyncio.wait_for(asyncio.shield(self._writer), self._flush_timeout)
+        except asyncio.TimeoutError:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            lost = self._queue.qsize()
+            self._dropped += lost
+            log.warning("usage log: %d events not written at shutdown (database too slow)", lost)
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+        if self.failed or self._dropped:
+            log.info("usage log closed: %d written, %d dropped, %d failed", self._written, self._dropped, self.failed)
+
+    async def purge(self, retention_days: int, *, today: date | None = None) -> rollup.PurgeResult:
+        """Roll events older than the retention into daily counts, then delete them."""
+        async with self._lock:
+            db = await self._connect()
+            if db is None:
+                raise OSError(self._failures.last_error or "usage database unavailable")
+            return await rollup.purge(db, retention_days, today=today)
+
+    # -- the writer ------------------------------------------------------------------
+
+    async def _connect(self) -> aiosqlite.Connection | None:
+        if self._db is None:
+            try:
+                self._db = await open_db(self.path, busy_timeout=self._busy_timeout)
+            except Exception as exc:  # noqa: BLE001 - counted, retried with the next batch
+                self._failures.note(exc, events=0)
+        return self._db
+
+    async def _run(self) -> None:
+        while True:
+            item = await self._queue.get()
+            batch = [] if item is None else [item]
+            while len(batch) < self._batch_size:
+                try:
+                    item = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if item is not None:
+                    batch.append(item)
+            if batch:
+                await self._write(batch)
+            if self._closing and self._queue.empty():
+                return
+
+    async def _write(self, batch: list[Event]) -> None:
+        async with self._lock:
+            db = await self._connect()
+            if db is None:
+                self._failures.note(OSError(self._failures.last_error or "no database"), events=len(batch))
+                return
+            try:
+                await db.execute("BEGIN")
+                await db.executemany(_INSERT, [astuple(event) for event in batch])
+                await db.execute("COMMIT")
+            except Exception as exc:  # noqa: BLE001 - locked, disk full, I/O error: count and carry on
+                with contextlib.suppress(Exception):
+                    await db.execute("ROLLBACK")
+                self._failures.note(exc, events=len(batch))
+                return
+        self._written += len(batch)
+
+    async def _purge_daily(self, retention_days: int) -> None:
+        while True:
+            try:
+                result = await self.purge(retention_days)
+                if result.events:
+                    log.info("purge: %d events before %s rolled into daily counts", result.events, result.before)
+            except Exception as exc:  # noqa: BLE001 - tomorrow is another day
+                log.warning("purge failed: %s", exc)
+            await asyncio.sleep(_DAY_SECONDS)
