@@ -44,8 +44,8 @@ _AMOUNT = re.compile(
     r"|\b\d+(?:[.,]\d+)?\s?(?:mil|millones?)\b",
     re.IGNORECASE,
 )
-# Seven digits or more, with spaces, dots, dashes, brackets or a leading + / 00 between them.
-_PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\s?\(?\d(?:[\s.()-]{0,2}\d){6,14}(?!\w)")
+# Seven digits or more (any long run: an account, a card), with spaces, dots, dashes, brackets or a leading + / 00 between them.
+_PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\s?\(?\d(?:[\s.()-]{0,2}\d){6,}(?!\w)")
 
 # -- names ---------------------------------------------------------------------------
 # After "me llamo" / "mi nombre es" a name follows, whatever its case. After "soy" or
