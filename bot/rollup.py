@@ -39,6 +39,18 @@ SELECT day, channel, lang, 'language' AS kind, topic, COUNT(*) AS n FROM (
 ) WHERE day BETWEEN ? AND ? AND before IS NOT NULL AND before != topic
 GROUP BY day, channel, lang, topic
 """
+# Changes whose earlier choice is about to be purged while the later one stays: the
+# purge credits them to the later choice's day in `daily` (with no events), since the
+# raw window will no longer see the earlier choice.
+_BOUNDARY_CHANGES = """
+SELECT day, channel, lang, 'language' AS kind, topic, COUNT(*) AS n FROM (
+    SELECT day, channel, lang, topic,
+           LAG(topic) OVER (PARTITION BY user_key ORDER BY at, id) AS before,
+           LAG(day) OVER (PARTITION BY user_key ORDER BY at, id) AS before_day
+    FROM events WHERE kind = 'language' AND topic IS NOT NULL
+) WHERE day >= ?1 AND before_day < ?1 AND before IS NOT NULL AND before != topic
+GROUP BY day, channel, lang, topic
+"""
 _COUNTS = """
 SELECT day, channel, lang, kind, COALESCE(topic, ''), COUNT(*) FROM events
 WHERE day BETWEEN ? AND ? GROUP BY day, channel, lang, kind, COALESCE(topic, '')
@@ -136,7 +148,7 @@ async def bounds(db: aiosqlite.Connection) -> tuple[date, date] | None:
 
 async def rolled_days(db: aiosqlite.Connection, since: date, until: date) -> tuple[date, date] | None:
     """The first and last purged day in the period: only counts are left for those."""
-    sql = "SELECT MIN(day), MAX(day) FROM daily WHERE day BETWEEN ? AND ?"
+    sql = "SELECT MIN(day), MAX(day) FROM daily WHERE events > 0 AND day BETWEEN ? AND ?"
     rows = list(await db.execute_fetchall(sql, (since.isoformat(), until.isoformat())))
     first, last = rows[0] if rows else (None, None)
     if first is None or last is None:
@@ -150,7 +162,9 @@ async def purge(
     """Roll events older than `retention_days` into daily counts, then delete them; also forget
     old webhook message ids and the state of users silent for longer than the retention.
 
-    Whole days only, in one transaction: a day is either raw or rolled up, never both.
+    Whole days only, in one transaction: a day's events are either raw or rolled up, never
+    both. The one exception carries no event: a language change whose earlier choice is
+    purged is credited, as a change, to the later choice's day.
     """
     before = (today or local_today()) - timedelta(days=retention_days)
     span = (_FIRST, (before - timedelta(days=1)).isoformat())
@@ -171,6 +185,12 @@ async def purge(
                 SELECT day, channel, lang, kind, topic, 0, n FROM ({_CHANGES}) WHERE true
                 ON CONFLICT (day, channel, lang, kind, topic) DO UPDATE SET changes = changes + excluded.changes""",
                 span,
+            )
+            await db.execute(
+                f"""INSERT INTO daily (day, channel, lang, kind, topic, events, changes)
+                SELECT day, channel, lang, kind, topic, 0, n FROM ({_BOUNDARY_CHANGES}) WHERE true
+                ON CONFLICT (day, channel, lang, kind, topic) DO UPDATE SET changes = changes + excluded.changes""",
+                (before.isoformat(),),
             )
             await db.execute(
                 f"""INSERT INTO daily_users (day, channel, lang, kind, users)
