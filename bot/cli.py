@@ -12,16 +12,21 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 from bot import content_status
 from bot.channels.terminal import run_chat
 from bot.content import Content, load_content
 from bot.conversation import Conversations, MemoryStates
+from bot.db import open_db
 from bot.errors import ContentError, PreguntaError, SettingsError
 from bot.matcher import Matcher
+from bot.reports import Labels, write_report
+from bot.rollup import PurgeResult, purge
 from bot.server import pseudonym_key, serve
 from bot.settings import Settings, load_settings
+from bot.usage import UsageLog
 
 __all__ = ["main"]
 
@@ -70,6 +75,25 @@ def _parser() -> argparse.ArgumentParser:
 
     command("serve", _serve, "Run the bot: every channel whose settings are present, and the webhook server.")
 
+    report = command(
+        "report",
+        _report,
+        "Write the usage report for the communications unit: one self-contained HTML file in Spanish.",
+    )
+    report.add_argument("--since", type=_date, help="first day, YYYY-MM-DD (default: the first day with data)")
+    report.add_argument("--until", type=_date, help="last day, YYYY-MM-DD (default: the last day with data)")
+    report.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file to write (default report.html)")
+    report.add_argument("--csv", type=Path, metavar="DIR", help="also write every table as a CSV file in DIR")
+    report.add_argument("--k", type=_positive, help="show a not-sure question only when this many people wrote it (default PREGUNTA_REPORT_K)")
+    _content_option(report)
+
+    purge_ = command(
+        "purge",
+        _purge,
+        "Roll usage events older than the retention into daily counts, then delete them (serve does it daily).",
+    )
+    purge_.add_argument("--days", type=_positive, help="retention in days (default PREGUNTA_RETENTION_DAYS)")
+
     content = commands.add_parser("content", help="Check the content files.", description="Check the content files.")
     content_commands = content.add_subparsers(title="commands", metavar="COMMAND")
     check = command("check", _content_check, "Validate every content file; list every problem with file and line.", content_commands)
@@ -100,9 +124,19 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
     if args.lang and args.lang not in content.languages:
         raise PreguntaError(f"unknown language {args.lang!r}; known: {', '.join(content.languages)}")
     key = pseudonym_key(settings)
-    conversations = Conversations(Matcher(content), MemoryStates(), pseudonym_key=key)
-    asyncio.run(run_chat(conversations, sys.stdin, sys.stdout, lang=args.lang))
+    usage = UsageLog(settings.pregunta_db)
+    conversations = Conversations(Matcher(content), MemoryStates(), pseudonym_key=key, usage=usage)
+    asyncio.run(_chat_logged(conversations, usage, args.lang))
     return 0
+
+
+async def _chat_logged(conversations: Conversations, usage: UsageLog, lang: str | None) -> None:
+    """The terminal chat logs its turns like any channel; EOF or Ctrl-C flushes the log."""
+    await usage.start()
+    try:
+        await run_chat(conversations, sys.stdin, sys.stdout, lang=lang)
+    finally:
+        await usage.close()
 
 
 def _match(args: argparse.Namespace, settings: Settings) -> int:
@@ -142,6 +176,102 @@ def _content_status(args: argparse.Namespace, settings: Settings) -> int:
             content_status.write_csv(status, stream)
     sys.stdout.write(content_status.table(status))
     return 0
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    labels = _labels(args, settings)
+    progress = _Progress()
+    data = asyncio.run(
+        write_report(
+            settings.pregunta_db,
+            args.out,
+            csv_dir=args.csv,
+            since=args.since,
+            until=args.until,
+            retention_days=settings.pregunta_retention_days,
+            k=args.k or settings.pregunta_report_k,
+            labels=labels,
+            progress=progress,
+        )
+    )
+    progress.done()
+    if data.empty:
+        print(f"pregunta: no hay mensajes registrados en {settings.pregunta_db} para ese período; el informe lo dice.", file=sys.stderr)
+    print(f"informe: {args.out}" + (f" (tablas CSV en {args.csv})" if args.csv else ""))
+    return 0
+
+
+def _labels(args: argparse.Namespace, settings: Settings) -> Labels:
+    """Topic titles and language names from the content; the report shows ids if it does not load."""
+    try:
+        content = _content(args, settings)
+    except PreguntaError:
+        print("pregunta: el contenido no se pudo cargar; el informe muestra los códigos de los temas", file=sys.stderr)
+        return Labels()
+    return Labels(
+        topics={tid: topic.title for tid, topic in content.spanish.topics.items()},
+        languages={code: pack.name for code, pack in content.languages.items()},
+    )
+
+
+def _purge(args: argparse.Namespace, settings: Settings) -> int:
+    path = settings.pregunta_db
+    if not path.exists():
+        print(f"nada que purgar: {path} no existe")
+        return 0
+    days = args.days or settings.pregunta_retention_days
+    result = asyncio.run(_purge_file(path, days))
+    print(
+        f"{result.events:,} eventos de {result.days} días anteriores al {result.before} pasaron a conteos diarios "
+        f"y se borraron; {result.messages} ids de mensajes y {result.states} estados de conversación olvidados."
+    )
+    return 0
+
+
+async def _purge_file(path: Path, days: int) -> PurgeResult:
+    db = await open_db(path)
+    try:
+        return await purge(db, days)
+    finally:
+        await db.close()
+
+
+class _Progress:
+    """Progress of a long report on stderr: rewritten in place on a terminal, one line each otherwise."""
+
+    def __init__(self) -> None:
+        self._tty = sys.stderr.isatty()
+        self._open = False
+
+    def __call__(self, message: str) -> None:
+        if self._tty:
+            sys.stderr.write(f"\r\033[K{message}")
+            self._open = True
+        else:
+            sys.stderr.write(f"{message}\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self._open:
+            sys.stderr.write("\n")
+            self._open = False
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {value!r}")
+    return number
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
