@@ -45,7 +45,7 @@ def columns(
     every = max(1, math.ceil(n / 12))
     for i, label in enumerate(labels):
         x = left + slot * i + (slot - bar) / 2
-        base = top + plot_h
+        base = float(top + plot_h)
         total = totals[i]
         for s, (name, values) in enumerate(series):
             value = values[i]

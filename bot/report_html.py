@@ -20,6 +20,7 @@ from bot.reports import CATEGORIES, ReportData, Table
 __all__ = ["render"]
 
 _TOP_TOPICS = 10
+_WHEN = "d 'de' MMMM 'de' y, HH:mm"
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:860px;margin:0 auto;padding:1rem;color:#222;line-height:1.45}
@@ -49,7 +50,7 @@ def render(data: ReportData, found: list[Table]) -> str:
         f"<title>Informe de uso de Preguntá: {escape(period)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n",
         "<header><h1>Informe de uso de Preguntá</h1>\n",
         f'<p class="periodo" id="periodo">{escape(period)}. Generado el '
-        f'{escape(format_datetime(data.generated, "d MMMM y, HH:mm", locale="es"))}.</p></header>\n',
+        f"{escape(format_datetime(data.generated, _WHEN, locale='es'))}.</p></header>\n",
     ]
     if data.empty:
         parts.append(_empty(data))
@@ -124,8 +125,8 @@ def _how_to_read(data: ReportData) -> str:
         "<li><b>Mensaje</b>: cada mensaje que una persona mandó y el bot respondió, por Telegram, WhatsApp o la "
         "terminal de pruebas.</li>"
         "<li><b>Conversación</b>: una persona distinta en un día. Quien escribe tres días cuenta tres veces. "
-        "No se puede saber quién es: el bot guarda una clave cifrada que cambia cada mes, nunca el número de "
-        "teléfono, el nombre ni el usuario.</li>"
+        "No se puede saber quién es: el bot guarda una clave seudónima, que no se puede convertir de vuelta en "
+        "el número y que cambia cada mes; nunca el número de teléfono, el nombre ni el usuario.</li>"
         "<li><b>Respondida</b>: el bot encontró el tema. <b>Sin respuesta segura</b>: no estaba seguro y ofreció "
         "opciones; esas preguntas muestran qué información falta.</li>"
         f"<li>Las preguntas sin respuesta se muestran solo si <b>{data.k} personas distintas o más</b> escribieron "

@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
+Cell = str | int | float
+Row = tuple[Cell, ...]
 
 # What a turn was, for "answered / not sure / menu share over time".
 CATEGORIES = {
@@ -95,7 +97,7 @@ class Table:
     name: str
     title: str
     columns: tuple[str, ...]
-    rows: tuple[tuple[str | int | float, ...], ...]
+    rows: tuple[Row, ...]
     note: str = ""
 
 
@@ -252,7 +254,7 @@ def _summary(data: ReportData) -> Table:
     non_text = sum(c.events for c in data.counts if c.kind == "non_text")
     limited_users = sum(u.users for u in data.users if u.kind == "rate_limited")
     notices = sum(c.events for c in data.counts if c.kind == "rate_limited")
-    rows: list[tuple[str | int | float, ...]] = [
+    rows: list[Row] = [
         ("Desde", data.since.isoformat() if data.since else ""),
         ("Hasta", data.until.isoformat() if data.until else ""),
         ("Días", len(_per_day(data))),
@@ -287,7 +289,7 @@ def _per_day_users(data: ReportData) -> Table:
         else:
             cells[(u.day, "l:" + u.lang)] += u.users
     keys = ["total"] + ["c:" + c for c in channels] + ["l:" + lang for lang in languages]
-    rows = tuple((day, *(cells[(day, key)] for key in keys)) for day in _per_day(data))
+    rows: tuple[Row, ...] = tuple((day, *(cells[(day, key)] for key in keys)) for day in _per_day(data))
     columns = ("día", "total", *(_channel_name(c) for c in channels), *(data.labels.language(lang) for lang in languages))
     note = "Personas distintas que escribieron ese día. Quien escribe por dos canales cuenta en cada uno."
     return Table("conversaciones_por_dia", "Conversaciones por día", columns, rows, note)
@@ -301,7 +303,7 @@ def _per_day_messages(data: ReportData) -> Table:
         cells[(c.day, "c:" + c.channel)] += c.events
         cells[(c.day, "l:" + c.lang)] += c.events
     keys = ["total"] + ["c:" + c for c in channels] + ["l:" + lang for lang in languages]
-    rows = tuple((day, *(cells[(day, key)] for key in keys)) for day in _per_day(data))
+    rows: tuple[Row, ...] = tuple((day, *(cells[(day, key)] for key in keys)) for day in _per_day(data))
     columns = ("día", "total", *(_channel_name(c) for c in channels), *(data.labels.language(lang) for lang in languages))
     return Table("mensajes_por_dia", "Mensajes por día", columns, rows, "Mensajes que el bot respondió, por canal y por idioma.")
 
@@ -310,7 +312,7 @@ def _per_day_categories(data: ReportData) -> Table:
     cells: dict[tuple[str, str], int] = defaultdict(int)
     for c in data.counts:
         cells[(c.day, category(c.kind, c.topic))] += c.events
-    rows = []
+    rows: list[Row] = []
     for day in _per_day(data):
         values = [cells[(day, key)] for key in CATEGORIES]
         total = sum(values)

@@ -258,14 +258,15 @@ async def test_purged_days_still_count(db_path: Path, log: UsageLog) -> None:
         before = await build_report(db, retention_days=180, k=1)
         result = await purge(db, 4)
         after = await build_report(db, retention_days=4, k=1)
-        assert (await db.execute_fetchall("SELECT COUNT(DISTINCT day) FROM events")) == [(5,)]  # today and 4 before
+        assert list(await db.execute_fetchall("SELECT COUNT(DISTINCT day) FROM events")) == [(5,)]  # today and 4 before
     finally:
         await db.close()
     assert result.days == 5 and result.events == sum(3 * (d + 1) + 3 for d in range(5, 10))
     assert after.rolled is not None and (after.since, after.until) == (before.since, before.until)
     skip = {"resumen", "sin_respuesta"}
     assert [t for t in tables(after) if t.name not in skip] == [t for t in tables(before) if t.name not in skip]
-    summary_before, summary_after = (dict(t.rows) for t in (tables(before)[0], tables(after)[0]))
+    summary_before = {row[0]: row[1] for row in tables(before)[0].rows}
+    summary_after = {row[0]: row[1] for row in tables(after)[0].rows}
     for key in ("Mensajes", "Conversaciones (personas distintas por día, sumadas)", "Cambios de idioma",
                 "Personas frenadas por mandar demasiados mensajes (por día)"):
         assert summary_after[key] == summary_before[key]
@@ -294,6 +295,7 @@ async def test_long_periods_are_charted_by_week(db_path: Path, log: UsageLog, tm
     data = await write_report(db_path, out, retention_days=180, k=K)
     html = out.read_text(encoding="utf-8")
     assert "Conversaciones por semana" in html
+    assert data.since is not None and data.until is not None
     assert len(tables(data)[1].rows) == (data.until - data.since).days + 1  # the tables stay daily
 
 

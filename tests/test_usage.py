@@ -166,7 +166,7 @@ async def test_locked_database_counts_failures_and_replies_continue(make_log: Ca
         replies = await say(conversations, "telegram", "1", "hola", "1", "se me vencio el pasaporte", "receta de pepian")
         assert all(reply is not None for reply in replies)
         await until(lambda: log.failed == 4)
-        assert log.written == 0 and log.counters().last_error is not None and "locked" in log.counters().last_error
+        assert log.written == 0 and "locked" in str(log.counters().last_error)
     finally:
         locker.execute("ROLLBACK")
         locker.close()
