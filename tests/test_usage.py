@@ -294,3 +294,20 @@ async def test_record_is_cheap_while_the_writer_is_stuck(make_log: Callable[...,
         locker.close()
     await log.close()
     assert log.written + log.failed + log.dropped == 3_000
+
+
+async def test_full_disk_counts_failures_and_recovers(make_log: Callable[..., UsageLog], db_path: Path) -> None:
+    log = make_log(db_path, batch_size=20)
+    await log.start()
+    assert log._db is not None  # the writer's own connection: cap the file where it stands
+    pages = next(iter(await log._db.execute_fetchall("PRAGMA page_count")))[0]
+    await log._db.execute(f"PRAGMA max_page_count = {pages}")
+    for i in range(200):
+        log.record(turn(user=f"u{i}", kind=Kind.NOT_SURE, topic=None, query=f"pregunta larga número {i} " + "x" * 250))
+    await until(lambda: log.failed + log.written == 200)
+    assert log.failed > 0 and "full" in str(log.counters().last_error)
+    await log._db.execute("PRAGMA max_page_count = 1073741823")  # space again
+    log.record(turn(user="after"))
+    await until(lambda: log.failed + log.written == 201)
+    await log.close()
+    assert rows(db_path) == [(log.written,)] and log.written >= 1
