@@ -13,9 +13,10 @@ import logging
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Protocol
 
+from bot.db import GUATEMALA
 from bot.dialogue import State, respond, slow_down
 from bot.matcher import Matcher
 from bot.metrics import Metrics
@@ -160,7 +161,7 @@ class Conversations:
     def _record(self, channel: str, user_id: str, reply: Reply, started: float) -> None:
         if self.usage is None:
             return
-        now = datetime.now(timezone.utc)
+        now = datetime.now(GUATEMALA)  # the report's days and months are Guatemala's
         turn = Turn(
             at=now.timestamp(),
             channel=channel,

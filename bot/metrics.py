@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 __all__ = ["Metrics"]
 
@@ -25,6 +25,7 @@ class Metrics:
         self.errors = Counter("pregunta_errors", "Errors while handling or sending", ["channel"], registry=r)
         self.send_retries = Counter("pregunta_send_retries", "Send attempts retried", ["channel"], registry=r)
         self.send_failures = Counter("pregunta_send_failures", "Replies given up after retries", ["channel"], registry=r)
+        self.usage_events = Gauge("pregunta_usage_events", "Usage log events by state since start", ["state"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

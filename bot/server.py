@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import logging
 import signal
 import socket
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -25,12 +26,16 @@ from starlette.routing import BaseRoute, Route
 
 from bot.channels.base import Channel
 from bot.content import load_content
+import aiosqlite
+
 from bot.conversation import Conversations, FloodGuard, MemoryStates
+from bot.db import SqliteStates, open_db, remember_message
 from bot.errors import ContentError, SettingsError
 from bot.matcher import Matcher
 from bot.metrics import Metrics
 from bot.privacy import load_or_create_key
 from bot.settings import Settings
+from bot.usage import UsageLog
 
 __all__ = ["Runtime", "create_app", "serve"]
 
@@ -47,6 +52,8 @@ class Runtime:
     channels: list[Channel] = field(default_factory=list)
     started: bool = False
     reload_failures: int = 0
+    db: aiosqlite.Connection | None = None  # user states and webhook message ids
+    usage: UsageLog | None = None
     _watcher: asyncio.Task[None] | None = None
     _stop_watching: asyncio.Event = field(default_factory=asyncio.Event)
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -63,13 +70,20 @@ class Runtime:
             metrics=metrics,
         )
         runtime = cls(settings, conversations, metrics)
-        runtime.channels = _channels(settings, conversations, metrics)
+        runtime.channels = _channels(settings, conversations, metrics, runtime._remember_whatsapp)
         return runtime
 
     async def start(self) -> None:
         if self.started:
             return
         self.started = True
+        # The database first: a chosen language survives restarts, a redelivered webhook
+        # is recognised, and every turn is logged before any channel takes a message.
+        self.db = await open_db(self.settings.pregunta_db)
+        self.conversations.states = SqliteStates(self.db)
+        self.usage = UsageLog(self.settings.pregunta_db, retention_days=self.settings.pregunta_retention_days)
+        await self.usage.start()
+        self.conversations.usage = self.usage
         for channel in self.channels:
             await channel.start()
             log.info("channel %s started", channel.name)
@@ -90,6 +104,21 @@ class Runtime:
                 await channel.stop()
             except Exception:
                 log.exception("channel %s did not stop cleanly", channel.name)
+        # after the channels, so the replies they finished are logged; then flushed
+        self.conversations.usage = None
+        if self.usage is not None:
+            await self.usage.close()
+            self.usage = None
+        self.conversations.states = MemoryStates()
+        if self.db is not None:
+            await self.db.close()
+            self.db = None
+
+    async def _remember_whatsapp(self, message_id: str) -> bool:
+        """WhatsApp re-delivers webhooks: True the first time a message id is seen."""
+        if self.db is None:
+            return True
+        return await remember_message(self.db, "whatsapp", message_id)
 
     async def reload(self) -> bool:
         """Load the content again. A broken edit keeps the last good content serving and
@@ -131,30 +160,49 @@ class Runtime:
 
     async def _healthz(self, request: Request) -> Response:
         content = self.conversations.matcher.content
+        database = await self._database_writable()
         body = {
-            "status": "ok",
+            "status": "ok" if database == "ok" else "degraded",
+            "database": database,
+            "usage_log": dataclasses.asdict(self.usage.counters()) if self.usage else None,
             "content_version": content.version,
             "content_loaded_at": content.loaded_at,
             "content_load_seconds": round(content.load_seconds, 4),
             "content_reload_failures": self.reload_failures,
             "channels": [channel.name for channel in self.channels],
         }
-        return JSONResponse(body)
+        return JSONResponse(body, status_code=200 if database == "ok" else 503)
+
+    async def _database_writable(self) -> str:
+        if self.db is None:
+            return "not open"
+        try:
+            await self.db.execute("BEGIN IMMEDIATE")  # takes the write lock, writes nothing
+            await self.db.execute("ROLLBACK")
+            return "ok"
+        except Exception as exc:
+            return f"not writable: {exc}"
 
     async def _metrics(self, request: Request) -> Response:
+        if self.usage is not None:
+            counters = self.usage.counters()
+            for state in ("written", "dropped", "failed", "queued"):
+                self.metrics.usage_events.labels(state).set(getattr(counters, state))
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-def _channels(settings: Settings, conversations: Conversations, metrics: Metrics) -> list[Channel]:
+def _channels(
+    settings: Settings, conversations: Conversations, metrics: Metrics, remember: Callable[[str], Awaitable[bool]]
+) -> list[Channel]:
     channels: list[Channel] = []
     if settings.telegram_enabled:
         from bot.channels.telegram import TelegramChannel
 
         channels.append(TelegramChannel(settings, conversations, metrics))
     if settings.whatsapp_enabled:
-        from bot.channels.whatsapp import WhatsAppChannel
+        from bot.channels.whatsapp import RememberedDedup, WhatsAppChannel
 
-        channels.append(WhatsAppChannel(settings, conversations, metrics))
+        channels.append(WhatsAppChannel(settings, conversations, metrics, dedup=RememberedDedup(remember)))
     return channels
 
 

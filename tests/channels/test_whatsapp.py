@@ -423,14 +423,11 @@ async def test_duplicate_delivery_is_answered_once(bot: Bot) -> None:
 
 
 async def test_dedup_store_outlives_a_restart(graph: FakeGraph, tmp_path: Path) -> None:
-    store = MemoryDedup()  # stands in for the SQLite store the server passes in production
-    once = text("hola")
+    once = text("hola")  # the server's own SQLite store, the same database file both times
     async with serving(graph, tmp_path) as bot:
-        bot.channel.dedup = store
         await bot.post(once)
         await graph.wait_sent(USER, 1)
     async with serving(graph, tmp_path) as bot:
-        bot.channel.dedup = store
         await bot.post(once)  # re-delivered after the restart
         await bot.post(text("hola", user="50255509999"))
         await graph.wait_sent("50255509999")
@@ -845,3 +842,36 @@ async def _until_healthy(http: httpx.AsyncClient, process: asyncio.subprocess.Pr
             pass
         await asyncio.sleep(0.05)
     pytest.fail("pregunta serve did not become healthy:\n" + "".join(log))
+
+
+async def test_language_and_usage_log_outlive_a_restart(graph: FakeGraph, tmp_path: Path) -> None:
+    import sqlite3
+
+    async with serving(graph, tmp_path) as bot:
+        await bot.post(text("hola"))
+        await graph.wait_sent(USER, 1)
+        await bot.settle()
+        await bot.post(choose("lang:quc"))
+        await graph.wait_sent(USER, 2)
+        await bot.settle()
+    async with serving(graph, tmp_path) as bot:
+        await bot.post(choose("topic:pasaporte-requisitos"))
+        sent = await graph.wait_sent(USER, 3)
+        await bot.settle()
+    assert "Traducción en revisión (quc)" in body_of(sent[-1])  # still K'iche' after the restart
+    with sqlite3.connect(tmp_path / "pregunta.sqlite3") as db:
+        kinds = [row[0] for row in db.execute("SELECT kind FROM events ORDER BY at, rowid")]
+    assert kinds == ["language", "language", "number"]
+
+
+async def test_stop_in_the_middle_of_a_burst_loses_no_logged_turn(graph: FakeGraph, tmp_path: Path) -> None:
+    import sqlite3
+
+    users = [f"5025550{i:04d}" for i in range(60)]
+    async with serving(graph, tmp_path) as bot:
+        await asyncio.gather(*(bot.post(text("hola", user=u)) for u in users))
+        # leave at once: the channel finishes what it accepted, the log flushes on stop
+    answered = {call.user for call in graph.calls if call.endpoint == "messages" and not call.is_read}
+    with sqlite3.connect(tmp_path / "pregunta.sqlite3") as db:
+        logged = db.execute("SELECT count(*) FROM events").fetchone()[0]
+    assert logged == len(answered) == len(users)
