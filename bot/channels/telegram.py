@@ -239,14 +239,14 @@ class TelegramChannel:
     async def _on_command(self, update: Update, context: _Context) -> None:
         """/start, /menu, /idioma, /ayuda: the same as pressing the matching button."""
         message = update.message
-        if message is None or message.from_user is None or not message.text:
-            return
+        if message is None or message.from_user is None or message.chat is None or not message.text:
+            return  # nothing to answer, or nowhere to answer it (a forged update without a chat)
         await self._converse(context.bot, message, message.from_user.id, command_incoming(message.text))
 
     async def _on_message(self, update: Update, context: _Context) -> None:
         """Text, or something the bot cannot read; in groups only when addressed."""
         message = update.message
-        if message is None or message.from_user is None or message.from_user.is_bot:
+        if message is None or message.from_user is None or message.from_user.is_bot or message.chat is None:
             return
         said = incoming(message, context.bot.id, context.bot.username)
         if said is not None:

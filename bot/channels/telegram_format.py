@@ -102,6 +102,8 @@ def incoming(message: Message, bot_id: int, bot_username: str | None) -> Incomin
     A caption counts as text. In groups only messages that mention the bot or reply to
     it count, with the mention taken out.
     """
+    if message.chat is None:  # only a forged update lacks one: there is nowhere to answer
+        return None
     text = message.text or message.caption or ""
     if message.chat.type != ChatType.PRIVATE:
         addressed, text = _addressed(message, text, bot_id, bot_username)
