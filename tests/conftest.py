@@ -62,3 +62,16 @@ async def usage_db(db_path: Path) -> AsyncIterator[aiosqlite.Connection]:
         yield db
     finally:
         await db.close()
+
+
+@pytest.fixture
+def content_with_audio(content_copy: Path) -> Path:
+    """The fixture content with a recorded K'iche' answer (a tiny valid OGG/Opus file)."""
+    from tests.oggopus import voice_note
+
+    audio = content_copy / "kiche" / "audio" / "asilo-como-solicitar.ogg"
+    audio.parent.mkdir()
+    audio.write_bytes(voice_note())
+    topic = content_copy / "kiche" / "topics" / "asilo-como-solicitar.yaml"
+    topic.write_text(topic.read_text() + "audio: audio/asilo-como-solicitar.ogg\n")
+    return content_copy

@@ -540,3 +540,21 @@ async def test_pregunta_serve_with_a_bad_token_says_one_line(fake: FakeBotAPI, t
     assert process.returncode == 2
     assert len(lines) == 1 and message in lines[0], lines
     assert token.split(":")[-1] not in lines[0] or token == "not-a-token"
+
+
+async def test_a_recorded_answer_in_the_content_goes_as_voice(fake: FakeBotAPI, tmp_path: Path, content_with_audio: Path) -> None:
+    from bot.content import load_content
+
+    metrics = Metrics()
+    matcher = Matcher(load_content(content_with_audio))
+    channel = TelegramChannel(settings_for(fake, tmp_path, pregunta_content=content_with_audio), conversations(matcher, metrics), metrics)
+    await channel.start()
+    try:
+        await say(fake, ANA, text("hola"))
+        await say(fake, ANA, press("lang:quc"))
+        answer = await say(fake, ANA, press("topic:asilo-como-solicitar"))
+        assert "Texto revisado en K'iche' de prueba." in answer.params["text"]
+        voice = (await fake.wait_for("sendVoice"))[0]
+        assert voice.files["voice"] == (content_with_audio / "kiche/audio/asilo-como-solicitar.ogg").read_bytes()
+    finally:
+        await channel.stop()

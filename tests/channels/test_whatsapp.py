@@ -875,3 +875,19 @@ async def test_stop_in_the_middle_of_a_burst_loses_no_logged_turn(graph: FakeGra
     with sqlite3.connect(tmp_path / "pregunta.sqlite3") as db:
         logged = db.execute("SELECT count(*) FROM events").fetchone()[0]
     assert logged == len(answered) == len(users)
+
+
+async def test_a_recorded_answer_in_the_content_goes_as_a_voice_note(graph: FakeGraph, tmp_path: Path, content_with_audio: Path) -> None:
+    async with serving(graph, tmp_path, pregunta_content=content_with_audio) as bot:
+        await bot.post(text("hola"))
+        await graph.wait_sent(USER, 1)
+        await bot.settle()
+        await bot.post(choose("lang:quc"))
+        await graph.wait_sent(USER, 2)
+        await bot.settle()
+        await bot.post(choose("topic:asilo-como-solicitar"))
+        sent = await graph.wait_sent(USER, 4)
+        await bot.settle()
+    assert [kind_of(m) for m in sent[2:4]] == ["audio", "button"]
+    assert sent[2]["audio"]["voice"] is True
+    assert graph.uploads[0].file == (content_with_audio / "kiche/audio/asilo-como-solicitar.ogg").read_bytes()
