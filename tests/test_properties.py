@@ -51,3 +51,45 @@ def test_dialogue_always_leaves_a_way_forward(matcher: Matcher, text: str, step:
 def test_any_button_payload_is_safe(matcher: Matcher, payload: str) -> None:
     state, reply = respond(State(Step.READY, "es"), Incoming(payload=payload or "x"), matcher)
     assert reply.text.strip() and reply.options
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    choices=st.lists(
+        st.tuples(st.sampled_from(["ana", "luis", "5025550001", "7001"]), st.sampled_from(["1", "2", "3", "4"])),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_each_users_language_survives_a_restart(matcher: Matcher, choices: list[tuple[str, str]]) -> None:
+    """Users pick languages in any order; after a restart (a new connection and store on
+    the same file) everyone's last choice is still theirs."""
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    from bot.conversation import Conversations, FloodGuard
+    from bot.db import SqliteStates, open_db
+
+    codes = list(matcher.content.languages)
+
+    async def scenario(path: Path) -> None:
+        expected: dict[str, str] = {}
+        db = await open_db(path)
+        talk = Conversations(matcher, SqliteStates(db), pseudonym_key=b"key", flood=FloodGuard(limit=1000))
+        for user, number in choices:
+            await talk.handle("telegram", user, Incoming(text="hola"))
+            await talk.handle("telegram", user, Incoming(text="idioma"))
+            await talk.handle("telegram", user, Incoming(text=number))
+            expected[user] = codes[int(number) - 1]
+        await db.close()
+
+        db = await open_db(path)  # the restart
+        talk = Conversations(matcher, SqliteStates(db), pseudonym_key=b"key")
+        for user, lang in expected.items():
+            reply = await talk.handle("telegram", user, Incoming(text="menu"))
+            assert reply is not None and reply.lang == lang, (user, lang)
+        await db.close()
+
+    with tempfile.TemporaryDirectory() as folder:
+        asyncio.run(scenario(Path(folder) / "pregunta.sqlite3"))
