@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiosqlite
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from bot.content import Content, load_content
 from bot.matcher import Matcher
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_CONTENT = Path(__file__).resolve().parent / "data" / "content"
+
 BUNDLED_CONTENT = ROOT / "content"
 SHARED = ROOT.parent / "shared"
+
+# CI replays the same examples every run (a property test must not fail by luck there);
+# locally each run explores new ones and the failures found are kept in .hypothesis/.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

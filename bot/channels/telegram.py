@@ -239,7 +239,7 @@ class TelegramChannel:
     async def _on_command(self, update: Update, context: _Context) -> None:
         """/start, /menu, /idioma, /ayuda: the same as pressing the matching button."""
         message = update.message
-        if message is None or message.from_user is None or message.chat is None or not message.text:
+        if message is None or message.from_user is None or message.chat is None or not isinstance(message.text, str):
             return  # nothing to answer, or nowhere to answer it (a forged update without a chat)
         await self._converse(context.bot, message, message.from_user.id, command_incoming(message.text))
 

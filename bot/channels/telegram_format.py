@@ -105,8 +105,13 @@ def incoming(message: Message, bot_id: int, bot_username: str | None) -> Incomin
     if message.chat is None:  # only a forged update lacks one: there is nowhere to answer
         return None
     text = message.text or message.caption or ""
+    if not isinstance(text, str):  # a forged update: Telegram always sends text as a string
+        return None
     if message.chat.type != ChatType.PRIVATE:
-        addressed, text = _addressed(message, text, bot_id, bot_username)
+        try:
+            addressed, text = _addressed(message, text, bot_id, bot_username)
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+            return None  # malformed entities: not a message Telegram would send
         if not addressed:
             return None
     if text:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ JSON = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=25,
 )
-RUN = settings(max_examples=250, deadline=None)
+RUN = settings(max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "250")), deadline=None)
 
 
 def _recorded(folder: str) -> list[Any]:
