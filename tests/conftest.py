@@ -16,7 +16,6 @@ from bot.matcher import Matcher
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_CONTENT = Path(__file__).resolve().parent / "data" / "content"
-
 BUNDLED_CONTENT = ROOT / "content"
 SHARED = ROOT.parent / "shared"
 
