@@ -124,19 +124,25 @@ class Conversations:
         self.flood = flood or FloodGuard()
         self.metrics = metrics or Metrics()
         self._key = pseudonym_key
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # per person: lock, turns holding it
 
     async def handle(self, channel: str, user_id: str, incoming: Incoming) -> Reply | None:
         """The reply to send, or None when a flooding user is being ignored."""
         started = time.perf_counter()
         state_key = pseudonym(self._key, "state", channel, str(user_id))
-        lock = self._locks.setdefault(state_key, asyncio.Lock())
+        # One turn at a time per person (their state is read, then written); a lock lives
+        # only while someone is waiting on it, so the table stays as small as the traffic.
+        lock, waiting = self._locks.get(state_key, (asyncio.Lock(), 0))
+        self._locks[state_key] = (lock, waiting + 1)
         try:
             async with lock:
                 reply = await self._turn(state_key, incoming)
         finally:
-            if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
-                self._locks.pop(state_key, None)
+            lock, waiting = self._locks[state_key]
+            if waiting == 1:
+                del self._locks[state_key]
+            else:
+                self._locks[state_key] = (lock, waiting - 1)
         if reply is not None:
             self.metrics.answers.labels(reply.kind.value).inc()
             if reply.kind is Kind.NOT_SURE:
