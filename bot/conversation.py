@@ -86,6 +86,13 @@ class FloodGuard:
 
     def check(self, key: str, now: float) -> str:
         """"ok", "warn" (send the notice) or "drop" (say nothing)."""
+        # people not seen for a whole window hold no state: forget them (least recent first)
+        while self._seen:
+            oldest, oldest_times = next(iter(self._seen.items()))
+            if oldest == key or (oldest_times and now - oldest_times[-1] <= self.seconds):
+                break
+            del self._seen[oldest]
+            self._warned.discard(oldest)
         times = self._seen.get(key)
         if times is None:
             times = self._seen[key] = deque()

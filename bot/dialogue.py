@@ -8,6 +8,7 @@ The steps are drawn in docs/dialogue.mmd.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -226,7 +227,7 @@ class _Turn:
         parts += [topic.answer or "", self.ui("related")]
         related = [r for r in topic.related if r in self.content.spanish.topics][:3]
         options = tuple(
-            Option(str(i), f"topic:{rid}", self.content.title(self.lang, rid)) for i, rid in enumerate(related, start=1)
+            Option(str(i), sys.intern(f"topic:{rid}"), self.content.title(self.lang, rid)) for i, rid in enumerate(related, start=1)
         ) + (self._menu_option(),)
         reply = Reply(
             "\n\n".join(parts),
@@ -286,8 +287,8 @@ class _Turn:
         page = page % pages
         chunk = topics[page * MENU_PAGE : (page + 1) * MENU_PAGE]
         options = tuple(
-            Option(str(i), f"topic:{tid}", self.content.title(self.lang, tid)) for i, tid in enumerate(chunk, start=1)
-        )
+            Option(str(i), sys.intern(f"topic:{tid}"), self.content.title(self.lang, tid)) for i, tid in enumerate(chunk, start=1)
+        )  # interned: every remembered menu shares these strings
         if pages > 1:
             options += (Option(str(len(chunk) + 1), f"menu:{(page + 1) % pages}", self.ui("more_topics")),)
         return options

@@ -15,6 +15,7 @@ Knows nothing of channels or of the dialogue.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -42,6 +43,7 @@ _UNKNOWN_IDF_MAYAN = 1.5  # … when the user chose a Mayan language, whose word
 _EVIDENCE_SCALE = 2.2  # evidence at which confidence reaches 63 %
 _BASE = 0.35  # share of the score that does not depend on how much of the message is explained
 _WHOLE = 88.0  # score of a message that is exactly one of an entry's keywords
+_SCORED = 6  # entries of each kind (topics, intents) scored in full per message
 _LOOSE = 0.92  # a Mayan word matched without its marks (kanjel for k'anjel)
 
 
@@ -219,8 +221,15 @@ class Matcher:
                     evidence[i] += _PHRASE_BONUS * sum(index.idf[t] for t in phrase)
         exact = set(index.whole.get(whole, ()))
 
+        # The score grows with the evidence within topics and within intents, so only the
+        # few best of each (and exact keyword matches) need scoring: large content stays fast.
+        topics_found = [(i, e) for i, e in evidence.items() if not index.entries[i].is_intent]
+        intents_found = [(i, e) for i, e in evidence.items() if index.entries[i].is_intent]
+        best_few = {i for group in (topics_found, intents_found) for i, _ in heapq.nlargest(_SCORED, group, key=lambda ie: ie[1])}
+
         scored: list[tuple[float, float, str, bool]] = []  # (score, evidence, id, is_intent)
-        for i, found in evidence.items():
+        for i in best_few | exact:
+            found = evidence[i]
             entry = index.entries[i]
             total = total_all if entry.is_intent else total_topic
             coverage = min(1.0, found / total) if total else 0.0

@@ -54,3 +54,12 @@ async def test_a_failing_usage_sink_never_breaks_a_reply(fixture_matcher: Matche
     talk = Conversations(fixture_matcher, MemoryStates(), pseudonym_key=b"k", usage=Broken())
     reply = await talk.handle("terminal", "me", Incoming(text="hola"))
     assert reply is not None and reply.kind is Kind.LANGUAGE
+
+
+def test_flood_guard_forgets_people_idle_for_a_window() -> None:
+    guard = FloodGuard(limit=3, seconds=10)
+    for person in range(1000):
+        guard.check(f"p{person}", float(person) / 1000)
+    assert len(guard._seen) == 1000
+    guard.check("late", 100.0)
+    assert list(guard._seen) == ["late"]  # everyone else was idle for more than 10 s

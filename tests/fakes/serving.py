@@ -23,7 +23,7 @@ def free_port() -> int:
 @contextlib.asynccontextmanager
 async def running(app: ASGIApp, *, lifespan: str = "auto") -> AsyncIterator[str]:
     """Serve `app` on 127.0.0.1 in this event loop; yields its base URL."""
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY, as in server.bind
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
