@@ -35,7 +35,6 @@ import json
 import math
 import os
 import signal
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -47,14 +46,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.fakes.graph_api import Call as GraphCall  # noqa: E402
 from tests.fakes.graph_api import FakeGraph  # noqa: E402
-from tests.fakes.serving import free_port  # noqa: E402
+from tests.fakes.serving import free_port, running  # noqa: E402
 from tests.fakes.telegram_api import TOKEN as TELEGRAM_TOKEN  # noqa: E402
 from tests.fakes.telegram_api import FakeBotAPI  # noqa: E402
 
@@ -238,29 +236,6 @@ class Telegram:
 
 
 Channel = WhatsApp | Telegram
-
-
-@contextlib.asynccontextmanager
-async def running(app: Any) -> AsyncIterator[str]:
-    """Serve a fake on 127.0.0.1 in this event loop, like tests/fakes/serving.py, but on a
-    socket made with IPPROTO_TCP. asyncio turns Nagle's algorithm off (TCP_NODELAY) only
-    for such sockets; without it every answer the fake writes in two pieces waits ~40 ms
-    for the bot's delayed ACK, and the bot would be measured against a slow fake."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 # -- the server process ----------------------------------------------------------------------

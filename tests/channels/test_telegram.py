@@ -18,7 +18,6 @@ import pytest
 
 from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram_format import callback_data, command_incoming, keyboard, render_html, split_message
-from bot.content import Content
 from bot.conversation import Conversations, FloodGuard, MemoryStates
 from bot.errors import SettingsError
 from bot.matcher import Matcher
