@@ -318,6 +318,8 @@ def _public_numbers(content: Content) -> frozenset[str]:
     """Phone lines the content itself publishes: quoting them back is not personal data."""
     cached = _NUMBERS_CACHE.get(content.version)
     if cached is None:
+        if len(_NUMBERS_CACHE) > 8:  # one entry per content version: reloads are rare
+            _NUMBERS_CACHE.clear()
         texts = [content.spanish.ui.help_lines or ""] + [t.answer or "" for t in content.spanish.topics.values()]
         found = {re.sub(r"\D", "", m) for text in texts for m in re.findall(r"\d[\d -]{2,}\d", text)}
         cached = _NUMBERS_CACHE[content.version] = frozenset(found)

@@ -7,7 +7,7 @@ itself (a topic, a language), so an old button still means what it said.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -56,4 +56,3 @@ class Incoming:
     text: str = ""
     payload: str | None = None  # a button or list row pressed
     non_text: str | None = None  # "voice", "photo", "sticker", ... when there is no text
-    extra: dict[str, str] = field(default_factory=dict)
