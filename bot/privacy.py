@@ -45,6 +45,7 @@ _AMOUNT = re.compile(
     re.IGNORECASE,
 )
 # Seven digits or more (any long run: an account, a card), with spaces, dots, dashes, brackets or a leading + / 00 between them.
+_DATE = re.compile(r"(?<![\w/.-])(?:[0-3]?\d)[/.-](?:[01]?\d)[/.-](?:19|20)?\d\d(?![\w/.-])")
 _PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\s?\(?\d(?:[\s.()-]{0,2}\d){6,}(?!\w)")
 
 # -- names ---------------------------------------------------------------------------
@@ -105,11 +106,12 @@ _GIVEN_NAMES = frozenset(
 
 
 def scrub(text: str) -> str:
-    """The text with phones, DPI, passports, emails, URLs, amounts and names as placeholders, ≤ 300 characters."""
+    """The text with phones, DPI, passports, emails, URLs, amounts, dates and names as placeholders, ≤ 300 characters."""
     text = _clean(text[:_MAX_READ])
     text = _EMAIL.sub("[correo]", text)
     text = _URL.sub("[enlace]", text)
     text = _DPI.sub("[dpi]", text)
+    text = _DATE.sub("[fecha]", text)  # a birth date helps identify someone
     text = _PASSPORT_SAID.sub(lambda m: f"{m.group(1)}{m.group(2) or ' '}[pasaporte]", text)
     text = _AMOUNT.sub("[monto]", text)
     text = _DOCUMENT.sub("[pasaporte]", text)

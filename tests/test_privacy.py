@@ -13,6 +13,10 @@ from hypothesis import strategies as st
 from bot.privacy import MAX_KEPT, load_or_create_key, mentions_personal_data, pseudonym, scrub
 
 SCRUB_TABLE = [
+    # dates (a birth date helps identify someone)
+    ("date-slashes", "naci el 12/03/1990 en huehue", "naci el [fecha] en huehue"),
+    ("date-dashes", "mi cita es el 5-11-2025", "mi cita es el [fecha]"),
+    ("date-short-year", "salí el 1.1.99", "salí el [fecha]"),
     # phones: spaces, dashes, +502, brackets, 00, full-width digits, US numbers
     ("phone-plus502-spaces", "mi numero es +502 5555 1234", "mi numero es [teléfono]"),
     ("phone-plus502-dash", "escribime al +502 5555-1234 porfa", "escribime al [teléfono] porfa"),
