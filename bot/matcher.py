@@ -26,7 +26,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from bot.content import Content, LanguagePack
-from bot.normalize import STOPWORDS, mayan_key, sound, spanish_key, words
+from bot.normalize import is_stopword, mayan_key, sound, spanish_key, words
 
 __all__ = ["CLOSE", "THRESHOLD", "Match", "Matcher"]
 
@@ -191,7 +191,7 @@ class Matcher:
         every = _with_synonyms(words(text), index)
         key = (lambda w: "es:" + spanish_key(w)) if spanish else (lambda w: "my:" + mayan_key(w))
         # "que tal", "me voy": a keyword made only of small words keeps them all
-        informative = [w for w in every if w not in STOPWORDS] or every
+        informative = [w for w in every if not is_stopword(w)] or every
         return [key(w) for w in informative], tuple(key(w) for w in every)
 
     # -- matching -------------------------------------------------------------------
@@ -258,7 +258,7 @@ class Matcher:
         sequence: list[str] = []
         every = _with_synonyms(words(text), index)
         # numbers no keyword knows (amounts, ages, years) are neither evidence nor noise
-        informative = {w for w in every if w not in STOPWORDS and not (w.isdigit() and "es:" + w not in index.idf)}
+        informative = {w for w in every if not is_stopword(w) and not (w.isdigit() and "es:" + w not in index.idf)}
         if index.mayan:  # short words we don't know in a Mayan language are mostly particles (ri, pa, la)
             informative = {w for w in informative if len(w) > 3 or _known_any(w, index)}
         for word in every:
@@ -324,7 +324,7 @@ def _vocabulary(pack: LanguagePack) -> set[str]:
     texts = [kw for intent in pack.intents.values() for kw in intent.keywords]
     for topic in pack.topics.values():
         texts += [*topic.keywords, topic.title, *topic.examples]
-    return {w for text in texts for w in words(text) if len(w) >= 5 and not w.isdigit() and w not in STOPWORDS}
+    return {w for text in texts for w in words(text) if len(w) >= 5 and not w.isdigit() and not is_stopword(w)}
 
 
 def _fuzzy(word: str, index: _Index) -> tuple[str, float] | None:

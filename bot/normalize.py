@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import snowballstemmer
 
-__all__ = ["MAX_INPUT", "STOPWORDS", "canon", "fold", "mayan_key", "sound", "spanish_key", "words"]
+__all__ = ["MAX_INPUT", "STOPWORDS", "canon", "fold", "is_stopword", "mayan_key", "sound", "spanish_key", "words"]
 
 MAX_INPUT = 1000  # characters kept from one message before matching
 
@@ -158,3 +158,13 @@ def mayan_key(word: str) -> str:
     w = word.replace("'", "").replace("-", "")
     w = w.replace("q", "k").replace("w", "u")
     return _REPEATS.sub(r"\1", w)
+
+
+@lru_cache(maxsize=65536)
+def is_stopword(word: str) -> bool:
+    """A word that tells no topic, in any of its forms ("hacen" like "hace")."""
+    return word in STOPWORDS or (not word.isdigit() and _STEMMER.stemWord(word) in _STOP_STEMS)
+
+
+# stems, not sound keys: "perro" and "pero" sound alike but are not the same word
+_STOP_STEMS = frozenset(_STEMMER.stemWord(w) for w in STOPWORDS)

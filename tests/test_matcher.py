@@ -89,7 +89,7 @@ def test_dev_set_accuracy(matcher: Matcher) -> None:
 
 
 def test_own_query_set(matcher: Matcher) -> None:
-    """Queries the content writer made up (not the shared dev set): a second, independent floor."""
+    """Queries the team made up (not the shared dev set): a second, independent floor."""
     path = Path(__file__).parent / "data" / "queries_es.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     right = sum(matcher.match(row["text"], row["lang"]).id == row["expected"] for row in rows)
