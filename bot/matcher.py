@@ -26,7 +26,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from bot.content import Content, LanguagePack
-from bot.normalize import is_stopword, mayan_key, sound, spanish_key, words
+from bot.normalize import is_stopword, mayan_key, sound, sounds_like_stopword, spanish_key, words
 
 __all__ = ["CLOSE", "THRESHOLD", "Match", "Matcher"]
 
@@ -259,6 +259,8 @@ class Matcher:
         every = _with_synonyms(words(text), index)
         # numbers no keyword knows (amounts, ages, years) are neither evidence nor noise
         informative = {w for w in every if not is_stopword(w) and not (w.isdigit() and "es:" + w not in index.idf)}
+        # a misspelt "necesito" is still a filler word, not an unknown one
+        informative = {w for w in informative if _known_any(w, index) or not sounds_like_stopword(w)}
         if index.mayan:  # short words we don't know in a Mayan language are mostly particles (ri, pa, la)
             informative = {w for w in informative if len(w) > 3 or _known_any(w, index)}
         for word in every:
@@ -310,8 +312,11 @@ def _add(entry: _Entry, terms: list[str], sequence: tuple[str, ...], weight: flo
     if not unique:
         return
     term_weight = weight
-    if weight == _KEYWORD:
+    if weight == _KEYWORD and len(sequence) == len(terms):
+        # a message that is this keyword alone is sure; not for "buen día", whose "buen"
+        # was dropped: "día" alone says nothing
         entry.keywords.add(tuple(sorted(unique)))
+    if weight == _KEYWORD:
         if len(sequence) > 1:
             entry.phrases[sequence] = unique
             term_weight = _PHRASE_WORD

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import snowballstemmer
 
-__all__ = ["MAX_INPUT", "STOPWORDS", "canon", "fold", "is_stopword", "mayan_key", "sound", "spanish_key", "words"]
+__all__ = ["MAX_INPUT", "STOPWORDS", "canon", "fold", "is_stopword", "mayan_key", "sounds_like_stopword", "sound", "spanish_key", "words"]
 
 MAX_INPUT = 1000  # characters kept from one message before matching
 
@@ -166,5 +166,11 @@ def is_stopword(word: str) -> bool:
     return word in STOPWORDS or (not word.isdigit() and _STEMMER.stemWord(word) in _STOP_STEMS)
 
 
+def sounds_like_stopword(word: str) -> bool:
+    """A misspelt long stopword ("nesesito", "kisiera"); short ones collide ("perro", "pero")."""
+    return len(word) >= 5 and sound(word) in _STOP_SOUNDS
+
+
 # stems, not sound keys: "perro" and "pero" sound alike but are not the same word
 _STOP_STEMS = frozenset(_STEMMER.stemWord(w) for w in STOPWORDS)
+_STOP_SOUNDS = frozenset(sound(w) for w in STOPWORDS if len(w) >= 5)
