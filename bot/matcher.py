@@ -275,7 +275,11 @@ class Matcher:
             elif es in index.idf:
                 term, factor = es, 1.0
             elif len(word) >= 6 and not word.isdigit():
-                term, factor = _fuzzy(word, index) or (index.mayan and _inside(my[3:], index)) or (es, 1.0)
+                term, factor = (
+                    _fuzzy(word, index)
+                    or (index.mayan and (_loan_word(word, index) or _inside(my[3:], index)))
+                    or (es, 1.0)
+                )
             else:
                 term, factor = es, 1.0
             present[term] = max(present.get(term, 0.0), factor)
@@ -354,6 +358,15 @@ def _fuzzy(word: str, index: _Index) -> tuple[str, float] | None:
     if len(index.fuzzy_seen) < 50_000:
         index.fuzzy_seen[word] = result
     return result
+
+
+def _loan_word(word: str, index: _Index) -> tuple[str, float] | None:
+    """A Spanish word with a Mayan possessive prefix: nupasaporte, upasaporte, kipasaporte."""
+    for cut in (1, 2, 3):
+        rest = word[cut:]
+        if len(rest) >= 5 and "es:" + spanish_key(rest) in index.idf:
+            return "es:" + spanish_key(rest), 0.85
+    return None
 
 
 def _inside(key: str, index: _Index) -> tuple[str, float] | None:

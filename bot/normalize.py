@@ -54,6 +54,7 @@ STOPWORDS = frozenset(
     uno unos unas usted ustedes vos y ya yo ok sr sra don dona senor senora mire oiga
     favor saber quiero necesito quisiera
     pregunta pregunto preguntar dice dicen dijo dijeron va vamos voy van ir mil
+    cuanto cuanta cuantos cuantas cuesta cuestan costar vale valen
     """.split()
 )
 
