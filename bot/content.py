@@ -262,6 +262,15 @@ class _Reader:
         self.lines[path] = lines
         return data, lines
 
+    def mapping(self, path: Path, wrong_shape: str) -> tuple[dict[Any, Any], dict[tuple[str | int, ...], int]]:
+        """An optional file holding a YAML mapping; {} when it is absent or not a mapping."""
+        if not path.is_file():
+            return {}, {}
+        data, lines = self.read(path)
+        if data is not None and not isinstance(data, dict):
+            self.add(path, 1, "", wrong_shape)
+        return (data if isinstance(data, dict) else {}), lines
+
     def add(self, path: Path, line: int | None, field_name: str, message: str) -> None:
         self.issues.append(ContentIssue(path, line, field_name, message))
 
@@ -386,31 +395,25 @@ def _load_language(folder: Path, reader: _Reader) -> LanguagePack | None:
 
     intents: dict[str, Intent] = {}
     intents_path = folder / "intents.yaml"
-    if intents_path.is_file():
-        data, lines = reader.read(intents_path)
-        if data is not None and not isinstance(data, dict):
-            reader.add(intents_path, 1, "", "debe ser una lista de intenciones «id: …»")
-        for intent_id, value in (data or {}).items() if isinstance(data, dict) else ():
-            key = str(intent_id)
-            if key not in INTENTS:
-                reader.add(intents_path, lines.get((key,)), key, f"intención desconocida; las válidas son: {', '.join(INTENTS)}")
-                continue
-            sub = {path[1:]: line for path, line in lines.items() if path[:1] == (key,)}
-            intent = reader.validate(Intent, intents_path, value, sub)
-            if intent:
-                intents[key] = intent
+    data, lines = reader.mapping(intents_path, "debe ser una lista de intenciones «id: …»")
+    for intent_id, value in data.items():
+        key = str(intent_id)
+        if key not in INTENTS:
+            reader.add(intents_path, lines.get((key,)), key, f"intención desconocida; las válidas son: {', '.join(INTENTS)}")
+            continue
+        sub = {path[1:]: line for path, line in lines.items() if path[:1] == (key,)}
+        intent = reader.validate(Intent, intents_path, value, sub)
+        if intent:
+            intents[key] = intent
 
     synonyms: dict[str, tuple[str, ...]] = {}
     synonyms_path = folder / "synonyms.yaml"
-    if synonyms_path.is_file():
-        data, lines = reader.read(synonyms_path)
-        if data is not None and not isinstance(data, dict):
-            reader.add(synonyms_path, 1, "", "debe ser una lista de «palabra: [variantes]»")
-        for word, variants in (data or {}).items() if isinstance(data, dict) else ():
-            if not isinstance(variants, list) or not all(isinstance(v, str | int) for v in variants):
-                reader.add(synonyms_path, lines.get((str(word),)), str(word), "debe ser una lista de variantes: [a, b, c]")
-                continue
-            synonyms[str(word)] = tuple(str(v) for v in variants)
+    data, lines = reader.mapping(synonyms_path, "debe ser una lista de «palabra: [variantes]»")
+    for word, variants in data.items():
+        if not isinstance(variants, list) or not all(isinstance(v, str | int) for v in variants):
+            reader.add(synonyms_path, lines.get((str(word),)), str(word), "debe ser una lista de variantes: [a, b, c]")
+            continue
+        synonyms[str(word)] = tuple(str(v) for v in variants)
 
     topics: dict[str, Topic] = {}
     for path in _yaml_files(folder / "topics"):
