@@ -22,14 +22,18 @@ from bot import audio as _audio
 from bot.errors import ContentError, ContentIssue
 
 __all__ = [
+    "EMERGENCY",
     "INTENTS",
     "UI_KEYS",
     "Content",
+    "Emergency",
     "LanguagePack",
+    "Situation",
     "Topic",
     "load_content",
 ]
 
+EMERGENCY = "emergencia"  # the id of the emergency entry (content/<lang>/emergency.yaml)
 INTENTS = ("saludo", "gracias", "despedida", "menu", "idioma", "ayuda-humana")
 UI_KEYS = (
     "greeting",
@@ -103,6 +107,19 @@ class UIFile(_Reviewable):
     draft_notice: str | None = None
 
 
+def _numbers_as_words(cls: type, values: object) -> object:
+    """`- 1555` in YAML is a number; as a keyword it is what people type."""
+    if isinstance(values, list):
+        return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in values]
+    return values
+
+
+def _no_blank(cls: type, values: list[str]) -> list[str]:
+    if any(not str(value).strip() for value in values):
+        raise ValueError("empty entry in the list")
+    return values
+
+
 class Intent(_Reviewable):
     keywords: list[str] = Field(min_length=1)
 
@@ -116,24 +133,42 @@ class Topic(_Reviewable):
     examples: list[str] = []
     answer: str | None = Field(default=None, min_length=1, max_length=_MAX_ANSWER)
     related: list[str] = []
+    warning: str | None = Field(default=None, min_length=1, max_length=200)  # one line put first when offered
     source: str | None = None
-    verified: date | None = None
+    written: date | None = None  # when the text was written from its sources
+    verified: date | None = None  # when a person last checked the facts against the source
     audio: str | None = None
 
-    @field_validator("keywords", "examples", mode="before")
-    @classmethod
-    def _numbers_are_words(cls, values: object) -> object:
-        """`- 1555` in YAML is a number; as a keyword it is what people type."""
-        if isinstance(values, list):
-            return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in values]
-        return values
+    _numbers_are_words = field_validator("keywords", "examples", mode="before")(_numbers_as_words)
+    _no_blank_entries = field_validator("keywords", "examples")(_no_blank)
 
-    @field_validator("keywords", "examples")
-    @classmethod
-    def _no_blank_entries(cls, values: list[str]) -> list[str]:
-        if any(not str(value).strip() for value in values):
-            raise ValueError("empty entry in the list")
-        return values
+
+class Situation(_Strict):
+    """A kind of emergency and the one line that fits it (1546 for a child in danger)."""
+
+    keywords: list[str] = Field(min_length=1)
+    line: str = Field(min_length=1, max_length=300)
+
+
+class Emergency(_Reviewable):
+    """The emergency entry: checked before any topic, answered with the emergency lines.
+
+    `keywords` are the cries and danger words, `examples` whole danger messages (the
+    learned part of the matcher trains on them); the answer says where each number
+    works, then the line of each situation the message shows.
+    """
+
+    title: str = Field(default="Emergencia", min_length=1, max_length=_MAX_TITLE)
+    keywords: list[str] = []
+    examples: list[str] = []
+    answer: str | None = Field(default=None, min_length=1, max_length=_MAX_ANSWER)
+    situations: list[Situation] = []
+    source: str | None = None
+    written: date | None = None
+    verified: date | None = None
+
+    _numbers_are_words = field_validator("keywords", "examples", mode="before")(_numbers_as_words)
+    _no_blank_entries = field_validator("keywords", "examples")(_no_blank)
 
 
 @dataclass(frozen=True)
@@ -150,6 +185,7 @@ class LanguagePack:
     intents: dict[str, Intent]
     topics: dict[str, Topic]
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word → its variants
+    emergency: Emergency | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +233,16 @@ class Content:
         if pack and topic and topic.audio and self._servable(lang, topic):
             return pack.folder / topic.audio
         return None
+
+    def emergency(self, lang: str) -> tuple[Emergency, bool]:
+        """The emergency entry to answer from, and whether it is in `lang` (False: Spanish fallback)."""
+        pack = self.languages.get(lang)
+        entry = pack.emergency if pack else None
+        if entry and entry.answer and self._servable(lang, entry):
+            return entry, True
+        spanish = self.spanish.emergency
+        assert spanish is not None  # the loader refuses Spanish content without it
+        return spanish, lang == "es"
 
     def _servable(self, lang: str, entry: _Reviewable) -> bool:
         if lang == "es" or entry.translation == "reviewed":
@@ -415,6 +461,11 @@ def _load_language(folder: Path, reader: _Reader) -> LanguagePack | None:
             continue
         synonyms[str(word)] = tuple(str(v) for v in variants)
 
+    emergency: Emergency | None = None
+    emergency_path = folder / "emergency.yaml"
+    if emergency_path.is_file():
+        emergency = reader.validate(Emergency, emergency_path, *reader.read(emergency_path))
+
     topics: dict[str, Topic] = {}
     for path in _yaml_files(folder / "topics"):
         data, lines = reader.read(path)
@@ -446,6 +497,7 @@ def _load_language(folder: Path, reader: _Reader) -> LanguagePack | None:
         intents=intents,
         topics=topics,
         synonyms=synonyms,
+        emergency=emergency,
     )
 
 
@@ -464,9 +516,21 @@ def _check_spanish(es: LanguagePack, menu: list[str], menu_path: Path, reader: _
     for topic_id in menu:
         if topic_id not in es.topics and topic_id not in reader.broken_ids:
             reader.at(menu_path, "", f"el menú nombra «{topic_id}», que no tiene archivo en content/es/topics/", menu.index(topic_id))
+    emergency_path = es.folder / "emergency.yaml"
+    if es.emergency is None:
+        if emergency_path.is_file():
+            pass  # its own errors are listed already
+        else:
+            reader.add(emergency_path, None, "", "falta la entrada de emergencia en español")
+    else:
+        for name in ("answer", "source"):
+            if getattr(es.emergency, name) is None:
+                reader.at(emergency_path, name, "falta este campo (obligatorio en español)")
+        if not es.emergency.keywords:
+            reader.at(emergency_path, "keywords", "hace falta al menos una palabra clave")
     for topic in es.topics.values():
         path = _topic_path(es, topic.id)
-        for name in ("answer", "source", "verified"):
+        for name in ("answer", "source"):
             if getattr(topic, name) is None:
                 reader.at(path, name, "falta este campo (obligatorio en español)")
         if not topic.keywords:
