@@ -171,6 +171,16 @@ class Emergency(_Reviewable):
     _no_blank_entries = field_validator("keywords", "examples")(_no_blank)
 
 
+class OutOfScope(_Strict):
+    """Everyday messages that are none of our topics: the learned part of the matcher
+    trains on them so that it can say "not sure" instead of picking the nearest topic."""
+
+    examples: list[str] = []
+
+    _numbers_are_words = field_validator("examples", mode="before")(_numbers_as_words)
+    _no_blank_entries = field_validator("examples")(_no_blank)
+
+
 @dataclass(frozen=True)
 class LanguagePack:
     """Everything one language folder says."""
@@ -186,6 +196,7 @@ class LanguagePack:
     topics: dict[str, Topic]
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word → its variants
     emergency: Emergency | None = None
+    out_of_scope: tuple[str, ...] = ()  # examples of messages that are no topic of ours
 
 
 @dataclass(frozen=True)
@@ -466,6 +477,11 @@ def _load_language(folder: Path, reader: _Reader) -> LanguagePack | None:
     if emergency_path.is_file():
         emergency = reader.validate(Emergency, emergency_path, *reader.read(emergency_path))
 
+    out_of_scope: OutOfScope | None = None
+    out_of_scope_path = folder / "out_of_scope.yaml"
+    if out_of_scope_path.is_file():
+        out_of_scope = reader.validate(OutOfScope, out_of_scope_path, *reader.read(out_of_scope_path))
+
     topics: dict[str, Topic] = {}
     for path in _yaml_files(folder / "topics"):
         data, lines = reader.read(path)
@@ -498,6 +514,7 @@ def _load_language(folder: Path, reader: _Reader) -> LanguagePack | None:
         topics=topics,
         synonyms=synonyms,
         emergency=emergency,
+        out_of_scope=tuple(out_of_scope.examples) if out_of_scope else (),
     )
 
 
