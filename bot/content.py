@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 EMERGENCY = "emergencia"  # the id of the emergency entry (content/<lang>/emergency.yaml)
-INTENTS = ("saludo", "gracias", "despedida", "menu", "idioma", "ayuda-humana")
+INTENTS = ("saludo", "gracias", "despedida", "menu", "idioma", "ayuda-humana", "entendido")
 UI_KEYS = (
     "greeting",
     "choose_language",
@@ -44,7 +44,6 @@ UI_KEYS = (
     "menu_option",
     "related",
     "not_sure",
-    "not_sure_guesses",
     "help_option",
     "help_lines",
     "greeting_again",
@@ -57,6 +56,14 @@ UI_KEYS = (
     "translation_pending",
     "language_hint",
     "draft_notice",
+    "choices",
+    "choice",
+    "valid_numbers",
+    "valid_number",
+    "ack",
+    "repeat",
+    "full_answer",
+    "language_auto",
 )
 _LANGUAGE_ORDER = ("es", "quc", "kek", "mam")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -92,7 +99,6 @@ class UIFile(_Reviewable):
     menu_option: str | None = Field(default=None, max_length=_MAX_TITLE)
     related: str | None = None
     not_sure: str | None = None
-    not_sure_guesses: str | None = None
     help_option: str | None = Field(default=None, max_length=_MAX_TITLE)
     help_lines: str | None = None
     greeting_again: str | None = None
@@ -105,6 +111,14 @@ class UIFile(_Reviewable):
     translation_pending: str | None = None
     language_hint: str | None = None
     draft_notice: str | None = None
+    choices: str | None = None
+    choice: str | None = None
+    valid_numbers: str | None = None
+    valid_number: str | None = None
+    ack: str | None = None
+    repeat: str | None = None
+    full_answer: str | None = Field(default=None, max_length=_MAX_TITLE)
+    language_auto: str | None = None
 
 
 def _numbers_as_words(cls: type, values: object) -> object:

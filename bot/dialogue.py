@@ -1,8 +1,16 @@
 """The conversation, as a pure function: (state, message) → (new state, reply).
 
 No await, no clock, no database: every turn is a plain function call, so every flow is
-a plain test. Channels render the `Reply`; the service around this stores the state.
-The steps are drawn in docs/dialogue.mmd.
+a plain test (the time of a message comes in `Incoming.at`). Channels render the
+`Reply`; the service around this stores the state. The steps are drawn in
+docs/dialogue.mmd.
+
+What a person can count on:
+- danger comes first: the emergency lines before anything else, in any step;
+- a number means an option of the last list shown, and nothing else;
+- the greeting and language menu come once: a second message is answered, in the
+  language hinted or in Spanish, with a word on how to change it;
+- when the bot is not sure it says so and offers what is within reach, never a guess.
 """
 
 from __future__ import annotations
@@ -13,17 +21,31 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from bot.content import Content
-from bot.language_hint import guess_language
+from bot.content import EMERGENCY, Content
+from bot.language_hint import asked_language, guess_language
 from bot.matcher import Match, Matcher
-from bot.normalize import MAX_INPUT, canon, fold
+from bot.normalize import MAX_INPUT, canon, fold, spanish_key, words
 from bot.privacy import mentions_personal_data
 from bot.replies import Incoming, Kind, Option, Reply
 
-__all__ = ["MENU_PAGE", "State", "Step", "respond", "slow_down"]
+__all__ = ["MENU_PAGE", "REPEAT_MINUTES", "State", "Step", "number_in", "respond", "slow_down"]
 
-MENU_PAGE = 8  # topics per menu page: with "más temas" it fits a WhatsApp list (10 rows)
-_NUMBER = re.compile(r"^\s*#?\s*(\d{1,2})\s*[.)]?\s*$")
+MENU_PAGE = 8  # topics per menu page: with "más temas" and "menú" it fits a WhatsApp list (10 rows)
+REPEAT_MINUTES = 10  # the same answer again within this while gets its short form
+_RECENT = 3  # answers remembered for that
+_MENU = "menu:0"
+_PAGE = "page:"  # options that are a menu page are remembered as the page, not as nine rows
+
+_DIGITS = re.compile(r"^\s*(?:(?:el|la|opcion|opción|numero|número|nro|no|num)\.?\s*)?#?\s*(\d{1,2})\s*[.)°º]?\s*$", re.IGNORECASE)
+_NUMBER_WORDS = {
+    "cero": 0, "uno": 1, "una": 1, "primero": 1, "primera": 1, "dos": 2, "segundo": 2, "segunda": 2,
+    "tres": 3, "tercero": 3, "tercera": 3, "cuatro": 4, "cuarto": 4, "cuarta": 4, "cinco": 5, "quinto": 5,
+    "quinta": 5, "seis": 6, "sexto": 6, "sexta": 6, "siete": 7, "septimo": 7, "septima": 7, "ocho": 8,
+    "octavo": 8, "octava": 8, "nueve": 9, "noveno": 9, "novena": 9, "diez": 10, "decimo": 10, "decima": 10,
+}
+_NUMBER_LEADS = {"el", "la", "opcion", "numero", "nro", "num", "quiero", "la opcion", "el numero"}
+_SOCIAL = ("saludo", "gracias", "entendido")  # intents a question may come wrapped in
+_WARN_FROM = 15.0  # a candidate this confident brings its warning to a reply that is not sure
 
 
 class Step(StrEnum):
@@ -34,29 +56,55 @@ class Step(StrEnum):
 
 @dataclass(frozen=True)
 class State:
-    """What the bot remembers of one user: no text they wrote, only choices."""
+    """What the bot remembers of one person: choices, never the text they wrote."""
 
     step: Step = Step.NEW
     lang: str = "es"
-    options: tuple[tuple[str, str], ...] = ()  # (key, payload) of the last reply's options
+    options: tuple[str, ...] = ()  # payloads of the last list shown: key "1" is the first
     pending: str | None = None  # topic asked before the language was chosen (an id, not text)
+    hint: str | None = None  # language the first message looked like
+    last: str | None = None  # topic answered last: the context of a short follow-up
+    recent: tuple[tuple[str, int], ...] = ()  # (topic, minute) answered lately
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "step": self.step.value,
             "lang": self.lang,
-            "options": [list(o) for o in self.options],
+            "options": list(self.options),
             "pending": self.pending,
+            "hint": self.hint,
+            "last": self.last,
+            "recent": [list(item) for item in self.recent],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> State:
         try:
-            options = tuple((str(k), str(p)) for k, p in data["options"])
-            pending = data.get("pending")
-            return cls(Step(data["step"]), str(data["lang"]), options, str(pending) if pending else None)
+            options = tuple(_payload(item) for item in data["options"])
+            recent = tuple((str(topic), int(minute)) for topic, minute in data.get("recent") or ())
+            return cls(
+                Step(data["step"]),
+                str(data["lang"]),
+                tuple(payload for payload in options if payload is not None),
+                _text_or_none(data.get("pending")),
+                _text_or_none(data.get("hint")),
+                _text_or_none(data.get("last")),
+                recent,
+            )
         except (KeyError, ValueError, TypeError, AttributeError):
             return cls()
+
+
+def _payload(item: Any) -> str | None:
+    """An option as stored now (its payload) or by the first version ([key, payload])."""
+    if isinstance(item, str):
+        return sys.intern(item)
+    key, payload = item
+    return None if str(key) == "0" else sys.intern(str(payload))
+
+
+def _text_or_none(value: Any) -> str | None:
+    return str(value) if value else None
 
 
 def respond(state: State, incoming: Incoming, matcher: Matcher) -> tuple[State, Reply]:
@@ -64,7 +112,7 @@ def respond(state: State, incoming: Incoming, matcher: Matcher) -> tuple[State, 
     content = matcher.content
     if state.lang not in content.languages:
         state = replace(state, lang="es")
-    turn = _Turn(state, content, matcher)
+    turn = _Turn(state, content, matcher, incoming.at)
 
     if incoming.payload:
         return turn.payload(incoming.payload)
@@ -73,10 +121,10 @@ def respond(state: State, incoming: Incoming, matcher: Matcher) -> tuple[State, 
 
     text = incoming.text[:MAX_INPUT]
     if not fold(text):
-        return turn.empty(text)
-    number = _NUMBER.match(canon(text))
-    if number:
-        return turn.number(number.group(1))
+        return turn.no_words(text)
+    number = number_in(text)
+    if number is not None:
+        return turn.number(number)
     if state.step is not Step.READY:
         return turn.first_contact(text)
     return turn.question(text)
@@ -87,34 +135,53 @@ def slow_down(state: State, content: Content) -> Reply:
     return Reply(content.ui(state.lang, "slow_down"), state.lang, Kind.RATE_LIMITED)
 
 
+def number_in(text: str) -> int | None:
+    """The option a message picks: "2", "#2", "2.", "el 2", "opción 3", "dos", "la segunda"."""
+    found = _DIGITS.match(canon(text))
+    if found:
+        return int(found.group(1))
+    said = fold(text).split()
+    if said and said[-1] in _NUMBER_WORDS and (len(said) == 1 or " ".join(said[:-1]) in _NUMBER_LEADS):
+        return _NUMBER_WORDS[said[-1]]
+    return None
+
+
 class _Turn:
     """Builds the replies of one turn; holds the state and content to keep signatures short."""
 
-    def __init__(self, state: State, content: Content, matcher: Matcher) -> None:
+    def __init__(self, state: State, content: Content, matcher: Matcher, at: float | None) -> None:
         self.state = state
         self.content = content
         self.matcher = matcher
         self.lang = state.lang
+        self.minute = int(at // 60) if at else None
         self._pending = state.pending if state.pending in content.spanish.topics else None
 
     def ui(self, key: str) -> str:
         return self.content.ui(self.lang, key)
 
     def done(self, reply: Reply, **changes: Any) -> tuple[State, Reply]:
-        options = tuple((o.key, o.payload) for o in reply.options)
-        return replace(self.state, options=options, **changes), reply
+        if reply.is_menu and reply.options:
+            remembered: tuple[str, ...] = (f"{_PAGE}{reply.page}",)
+        else:
+            remembered = tuple(option.payload for option in reply.options if option.key != "0")
+        return replace(self.state, options=remembered, **changes), reply
 
     # -- entry points --------------------------------------------------------------
 
     def payload(self, payload: str) -> tuple[State, Reply]:
         kind, _, value = payload.partition(":")
         if kind == "topic" and value in self.content.spanish.topics:
-            return self.answer(value, None, Kind.NUMBER, step=Step.READY)
+            return self.answer(value, None, Kind.NUMBER, step=Step.READY, full=True)
+        if kind == "full" and value in self.content.spanish.topics:
+            return self.answer(value, None, Kind.NUMBER, step=Step.READY, full=True)
         if kind == "lang" and value in self.content.languages:
             return self.choose_language(value)
         if kind == "menu":
             page = int(value) if value.isdigit() else 0
             return self.menu(page, Kind.NUMBER)
+        if kind == "intent" and value == EMERGENCY:
+            return self.emergency(Match(EMERGENCY, 100.0), "")
         if kind == "intent" and value:
             return self.intent(value, Match(value, 100.0))
         return self.menu(0, Kind.NUMBER)
@@ -124,174 +191,272 @@ class _Turn:
             return self.language_menu(self.ui("non_text"), Kind.NON_TEXT, topic=what)
         return self.menu(0, Kind.NON_TEXT, intro=self.ui("non_text"), topic=what)
 
-    def empty(self, text: str) -> tuple[State, Reply]:
+    def no_words(self, text: str) -> tuple[State, Reply]:
+        """Emoji only, or nothing readable: a short nudge, not the whole menu again."""
         if self.state.step is not Step.READY:
             return self.language_menu(self.ui("greeting"), Kind.EMPTY)
-        return self.menu(0, Kind.EMPTY, intro=self.ui("empty"))
+        if text.strip():  # 👍, 🙂🙂🙂: someone acknowledging
+            return self.acknowledge(Kind.EMPTY)
+        return self.done(Reply(self.ui("empty"), self.lang, Kind.EMPTY, (self._menu_option(),)))
 
-    def number(self, key: str) -> tuple[State, Reply]:
+    def number(self, number: int) -> tuple[State, Reply]:
+        key = str(number)
         if self.state.step is not Step.READY:
             # the menu as it was shown (a hint may have put a language first) …
-            for option_key, option_payload in self.state.options:
-                if option_key == key and option_payload.startswith("lang:"):
-                    return self.payload(option_payload)
+            for index, payload in enumerate(self.state.options, start=1):
+                if index == number and payload.startswith("lang:"):
+                    return self.payload(payload)
             # … or, before any menu, the languages in their usual order
             languages = list(self.content.languages)
-            if key.isdigit() and 1 <= int(key) <= len(languages):
-                return self.choose_language(languages[int(key) - 1])
+            if 1 <= number <= len(languages):
+                return self.choose_language(languages[number - 1])
             return self.language_menu(self.ui("greeting"), Kind.LANGUAGE)
         if key == "0":
             return self.menu(0, Kind.MENU)
-        for option_key, option_payload in self.state.options:
-            if option_key == key:
-                return self.payload(option_payload)
-        # a number from the first menu page is the most likely meaning
-        page = self._menu_page(0)
-        for option in page:
+        options = self._last_options()
+        if not options:
+            return self.menu(0, Kind.NUMBER)
+        for option in options:
             if option.key == key:
                 return self.payload(option.payload)
-        return self.menu(0, Kind.NUMBER)
+        # not an option of the last list: say which numbers are, and show the list again
+        numbered = [o for o in options if o.key != "0"]
+        valid = self.ui("valid_numbers").replace("{last}", str(len(numbered)))
+        if len(numbered) == 1:
+            valid = self.ui("valid_number")
+        reply = Reply(valid, self.lang, Kind.NUMBER, options, is_menu=self._last_page() is not None, page=self._last_page() or 0)
+        return self.done(reply)
 
     def first_contact(self, text: str) -> tuple[State, Reply]:
-        chosen = self._named_language(text)
-        if chosen and self.state.step is Step.LANGUAGE:
-            return self.choose_language(chosen)
+        # after we asked, "mam" is an answer; before, only a clear request ("qyol mam")
+        named = self._named_language(text) if self.state.step is Step.LANGUAGE else asked_language(text, self.content)
+        if named:
+            return self.choose_language(named)
+        hint = guess_language(text, self.content) or self.state.hint
+        found = self.matcher.match(text, hint or "es")
+        if found.id == EMERGENCY:  # danger does not wait for a language
+            self.lang = hint or self.state.lang
+            self.state = replace(self.state, lang=self.lang, step=Step.READY, pending=None)
+            return self.emergency(found, text, change_language=True)
+        if self.state.step is Step.LANGUAGE:
+            # A second message that is not a choice: never the greeting again. Answer it in
+            # the language hinted (or Spanish) and say how to change.
+            self.lang = hint or self.state.lang
+            self.state = replace(self.state, lang=self.lang, step=Step.READY, pending=None, hint=None)
+            if found.id in _SOCIAL or found.id in ("menu", "idioma"):
+                return self.menu(0, Kind.LANGUAGE, intro=self._auto_language(self.ui("language_chosen")), topic=self.lang)
+            state, reply = self.question(text, found)
+            return state, replace(reply, text=self._auto_language(reply.text))
         # A question before the language is chosen is answered right after the choice.
-        match = self.matcher.match(text, "es")
         pending = self.state.pending
-        if match.id in self.content.spanish.topics and not match.close_call:
-            pending = match.id
-        hint = guess_language(text, self.content)
+        if found.id in self.content.spanish.topics:
+            pending = found.id
         state, reply = self.language_menu(self.ui("greeting"), Kind.LANGUAGE, hint=hint)
-        return replace(state, pending=pending), reply
+        return replace(state, pending=pending, hint=hint), reply
 
-    def question(self, text: str) -> tuple[State, Reply]:
-        match = self.matcher.match(text, self.lang)
+    def question(self, text: str, found: Match | None = None) -> tuple[State, Reply]:
+        found = found or self.matcher.match(text, self.lang, context=self.state.last)
         notice = self.ui("personal_data") if mentions_personal_data(text, self._public_numbers()) else None
-        if match.id is None:
-            return self.not_sure(text, match, notice)
-        if match.id in self.content.spanish.topics:
-            second = match.candidates[1][0] if len(match.candidates) > 1 else None
-            if match.close_call and second in self.content.spanish.topics:
-                return self.not_sure(text, match, notice, guess_anyway=True)
-            return self.answer(match.id, match.score, Kind.TOPIC, notice=notice)
-        return self.intent(match.id, match, text)
+        if found.id == EMERGENCY:
+            return self.emergency(found, text)
+        if found.id in _SOCIAL and _more_than(found.id, text, self.content, self.lang):
+            # "¿La utz awach? kinwaj kinbe pa estados unidos": the question matters, not the greeting
+            found = replace(found, id=None)
+        if found.id is None:
+            return self.unsure(text, found, notice)
+        if found.id in self.content.spanish.topics:
+            return self.answer(found.id, found.score, Kind.TOPIC, notice=notice)
+        return self.intent(found.id, found, text)
 
     # -- replies ---------------------------------------------------------------------
 
     def language_menu(
-        self, intro: str, kind: Kind, topic: str | None = None, hint: str | None = None
+        self, intro: str | None, kind: Kind, topic: str | None = None, hint: str | None = None
     ) -> tuple[State, Reply]:
-        """The language menu; a clear hint puts that language first and says so, nothing more."""
+        """The language menu; a clear hint puts that language first and says so."""
         codes = list(self.content.languages)
-        parts = [intro]
+        parts = [intro] if intro else []
         if hint in self.content.languages and hint != codes[0]:
             codes.remove(hint)
             codes.insert(0, hint)
-            pack = self.content.languages[hint]
-            label = _language_label(pack.name, pack.name_es)
-            parts.append(self.content.ui(hint, "language_hint").replace("{language}", label))
-        options = tuple(
-            Option(str(i), f"lang:{code}", _language_label(pack.name, pack.name_es))
-            for i, code in enumerate(codes, start=1)
-            for pack in [self.content.languages[code]]
-        )
+            parts.append(self.content.ui(hint, "language_hint").replace("{language}", self._language_label(hint)))
+        options = tuple(Option(str(i), f"lang:{code}", self._language_label(code)) for i, code in enumerate(codes, start=1))
         parts.append(self.ui("choose_language"))
-        text = "\n\n".join(parts)
-        return self.done(Reply(text, self.lang, kind, options, topic=topic), step=Step.LANGUAGE)
+        reply = Reply("\n\n".join(parts), self.lang, kind, options, topic=topic)
+        return self.done(reply, step=Step.LANGUAGE)
 
     def choose_language(self, code: str) -> tuple[State, Reply]:
         self.lang = code
-        pending, self.state = self._pending, replace(self.state, lang=code, step=Step.READY, pending=None)
+        pending, self.state = self._pending, replace(self.state, lang=code, step=Step.READY, pending=None, hint=None)
         if pending:  # what they asked before choosing: the usage log counts it as asked
-            return self.answer(pending, None, Kind.TOPIC)
+            state, reply = self.answer(pending, None, Kind.TOPIC)
+            return state, replace(reply, chose_lang=code)
         return self.menu(0, Kind.LANGUAGE, intro=self.ui("language_chosen"), topic=code)
 
     def menu(self, page: int, kind: Kind, intro: str | None = None, topic: str | None = None) -> tuple[State, Reply]:
         if self.state.step is not Step.READY and kind is not Kind.LANGUAGE:
             return self.language_menu(self.ui("greeting"), kind)
+        page = max(0, min(page, self._pages() - 1))
         options = self._menu_page(page)
         text = intro or self.ui("menu")
-        reply = Reply(text, self.lang, kind, options, topic=topic or "menu", is_menu=True)
+        reply = Reply(text, self.lang, kind, options, topic=topic or "menu", is_menu=True, page=page)
         return self.done(reply)
 
     def answer(
-        self, topic_id: str, score: float | None, kind: Kind, notice: str | None = None, step: Step | None = None
+        self,
+        topic_id: str,
+        score: float | None,
+        kind: Kind,
+        notice: str | None = None,
+        step: Step | None = None,
+        full: bool = False,
     ) -> tuple[State, Reply]:
         topic, translated = self.content.answer(self.lang, topic_id)
         parts = [notice] if notice else []
-        if not translated:
-            parts.append(self.ui("translation_pending"))
-        elif self.lang != "es" and topic.translation == "draft":
-            parts.append(self.ui("draft_notice"))
-        parts += [topic.answer or "", self.ui("related")]
+        repeat = not full and self._answered_lately(topic_id)
+        if repeat:
+            parts += [self.ui("repeat"), _gist(topic.answer or "")]
+        else:
+            if not translated:
+                parts.append(self.ui("translation_pending"))
+            elif self.lang != "es" and topic.translation == "draft":
+                parts.append(self.ui("draft_notice"))
+            parts.append(topic.answer or "")
+        parts.append(self.ui("related"))
         related = [r for r in topic.related if r in self.content.spanish.topics][:3]
-        options = tuple(
-            Option(str(i), sys.intern(f"topic:{rid}"), self.content.title(self.lang, rid)) for i, rid in enumerate(related, start=1)
-        ) + (self._menu_option(),)
+        options = [Option(str(i), sys.intern(f"topic:{rid}"), self.content.title(self.lang, rid)) for i, rid in enumerate(related, start=1)]
+        if repeat:
+            options.append(Option(str(len(options) + 1), sys.intern(f"full:{topic_id}"), self.ui("full_answer")))
         reply = Reply(
             "\n\n".join(parts),
             self.lang,
             kind,
-            options,
-            audio=self.content.audio(self.lang, topic_id),
+            (*options, self._menu_option()),
+            audio=None if repeat else self.content.audio(self.lang, topic_id),
             topic=topic_id,
             score=score,
         )
-        return self.done(reply, **({"step": step} if step else {}))
+        return self.done(reply, last=topic_id, recent=self._remember(topic_id), **({"step": step} if step else {}))
 
-    def intent(self, intent_id: str, match: Match, text: str = "") -> tuple[State, Reply]:
+    def emergency(self, found: Match, text: str, change_language: bool = False) -> tuple[State, Reply]:
+        """The emergency lines first, then the line for what the message tells, then the
+        topic it also carries as an option."""
+        entry, _ = self.content.emergency(self.lang)
+        said = {spanish_key(w) for w in words(text)}
+        lines = [
+            situation.line
+            for situation in entry.situations
+            if any(all(spanish_key(w) in said for w in words(keyword)) for keyword in situation.keywords)
+        ]
+        parts = [entry.answer or "", *lines]
+        if change_language:
+            parts.append(self._auto_language(""))
+        offered = [t for t in found.offered if t in self.content.spanish.topics][:1]
+        options = [Option(str(i), f"topic:{tid}", self.content.title(self.lang, tid)) for i, tid in enumerate(offered, start=1)]
+        options.append(Option(str(len(options) + 1), "intent:ayuda-humana", self.ui("help_option")))
+        reply = Reply(
+            "\n".join(part for part in parts if part).strip(),
+            self.lang,
+            Kind.EMERGENCY,
+            (*options, self._menu_option()),
+            topic=EMERGENCY,
+            score=found.score,
+        )
+        return self.done(reply)
+
+    def intent(self, intent_id: str, found: Match, text: str = "") -> tuple[State, Reply]:
         if intent_id == "menu":
             return self.menu(0, Kind.INTENT, topic="menu")
         if intent_id == "idioma":
             chosen = self._named_language(text)
             if chosen:
                 return self.choose_language(chosen)
-            return self.language_menu(self.ui("choose_language").split("\n")[0], Kind.INTENT, topic="idioma")
+            return self.language_menu(None, Kind.INTENT, topic="idioma")
         if intent_id == "saludo":
             return self.menu(0, Kind.INTENT, intro=self.ui("greeting_again"), topic="saludo")
+        if intent_id == "entendido":
+            return self.acknowledge(Kind.INTENT)
         key = {"gracias": "thanks", "despedida": "bye", "ayuda-humana": "help_lines"}.get(intent_id, "menu")
-        reply = Reply(self.ui(key), self.lang, Kind.INTENT, (self._menu_option(),), topic=intent_id, score=match.score)
+        reply = Reply(self.ui(key), self.lang, Kind.INTENT, (self._menu_option(),), topic=intent_id, score=found.score)
         return self.done(reply)
 
-    def not_sure(self, text: str, match: Match, notice: str | None, guess_anyway: bool = False) -> tuple[State, Reply]:
-        guesses = [c for c, score in match.candidates if c in self.content.spanish.topics]
-        if not guess_anyway:
-            guesses = [c for c, score in match.candidates if c in self.content.spanish.topics and score >= 25]
-        guesses = guesses[:2]
+    def acknowledge(self, kind: Kind) -> tuple[State, Reply]:
+        """"ok", "👍", "si": a short "¿Algo más?", the last options kept."""
+        options = tuple(o for o in self._last_options() if o.key != "0") if self._last_page() is None else ()
+        reply = Reply(self.ui("ack"), self.lang, kind, (*options, self._menu_option()), topic="entendido")
+        return self.done(reply)
+
+    def unsure(self, text: str, found: Match, notice: str | None) -> tuple[State, Reply]:
+        """Choices when topics are within reach, else "not sure"; never a guess as an answer.
+        A scam, smuggling or trafficking topic among them puts its warning first."""
+        topics = self.content.spanish.topics
+        offered = [t for t in found.offered if t in topics]
+        near = [*offered, *(c for c, score in found.candidates if score >= _WARN_FROM and c in topics)]
+        warnings = [w for w in dict.fromkeys(topics[t].warning for t in near) if w]
         parts = [notice] if notice else []
-        parts.append(self.ui("not_sure"))
-        if guesses:
-            parts.append(self.ui("not_sure_guesses"))
-        options = tuple(
-            Option(str(i), f"topic:{gid}", self.content.title(self.lang, gid)) for i, gid in enumerate(guesses, start=1)
-        )
-        options += (
-            Option(str(len(options) + 1), "intent:ayuda-humana", self.ui("help_option")),
-            self._menu_option(),
-        )
-        reply = Reply(
-            "\n\n".join(parts), self.lang, Kind.NOT_SURE, options, score=match.score, query=text,
-            topic=None,
-        )
+        parts += warnings[:1]
+        if offered:
+            parts.append(self.ui("choices") if len(offered) > 1 else self.ui("choice"))
+            kind = Kind.CHOICES
+        else:
+            parts.append(self.ui("not_sure"))
+            kind = Kind.NOT_SURE
+        options = [Option(str(i), f"topic:{tid}", self.content.title(self.lang, tid)) for i, tid in enumerate(offered, start=1)]
+        options.append(Option(str(len(options) + 1), "intent:ayuda-humana", self.ui("help_option")))
+        reply = Reply("\n\n".join(parts), self.lang, kind, (*options, self._menu_option()), score=found.score, query=text)
         return self.done(reply)
 
     # -- helpers ---------------------------------------------------------------------
 
     def _menu_option(self) -> Option:
-        return Option("0", "menu:0", self.ui("menu_option"))
+        return Option("0", _MENU, self.ui("menu_option"))
+
+    def _pages(self) -> int:
+        return max(1, -(-len(self.content.menu) // MENU_PAGE))
 
     def _menu_page(self, page: int) -> tuple[Option, ...]:
-        topics = self.content.menu
-        pages = max(1, -(-len(topics) // MENU_PAGE))
-        page = page % pages
-        chunk = topics[page * MENU_PAGE : (page + 1) * MENU_PAGE]
-        options = tuple(
+        """One page of topics; "más temas" while there are more, "0 Menú" after the first."""
+        chunk = self.content.menu[page * MENU_PAGE : (page + 1) * MENU_PAGE]
+        options = [
             Option(str(i), sys.intern(f"topic:{tid}"), self.content.title(self.lang, tid)) for i, tid in enumerate(chunk, start=1)
-        )  # interned: every remembered menu shares these strings
-        if pages > 1:
-            options += (Option(str(len(chunk) + 1), f"menu:{(page + 1) % pages}", self.ui("more_topics")),)
-        return options
+        ]  # interned: every remembered menu shares these strings
+        if page + 1 < self._pages():
+            options.append(Option(str(len(chunk) + 1), f"menu:{page + 1}", self.ui("more_topics")))
+        if page > 0:
+            options.append(self._menu_option())
+        return tuple(options)
+
+    def _last_page(self) -> int | None:
+        options = self.state.options
+        if len(options) == 1 and options[0].startswith(_PAGE) and options[0][len(_PAGE) :].isdigit():
+            return int(options[0][len(_PAGE) :])
+        return None
+
+    def _last_options(self) -> tuple[Option, ...]:
+        """The options of the last list shown, rebuilt from what the state remembers."""
+        page = self._last_page()
+        if page is not None:
+            return self._menu_page(min(page, self._pages() - 1))
+        return tuple(Option(str(i), payload, "") for i, payload in enumerate(self.state.options, start=1)) + (self._menu_option(),)
+
+    def _answered_lately(self, topic_id: str) -> bool:
+        if self.minute is None:
+            return False
+        return any(t == topic_id and 0 <= self.minute - m <= REPEAT_MINUTES for t, m in self.state.recent)
+
+    def _remember(self, topic_id: str) -> tuple[tuple[str, int], ...]:
+        if self.minute is None:
+            return self.state.recent
+        kept = [(t, m) for t, m in self.state.recent if t != topic_id and 0 <= self.minute - m <= REPEAT_MINUTES]
+        return (*kept[-(_RECENT - 1) :], (topic_id, self.minute))
+
+    def _auto_language(self, text: str) -> str:
+        note = self.content.ui(self.lang, "language_auto").replace("{language}", self._language_label(self.lang))
+        return f"{text}\n\n{note}" if text else note
+
+    def _language_label(self, code: str) -> str:
+        pack = self.content.languages[code]
+        return pack.name if fold(pack.name) == fold(pack.name_es) else f"{pack.name} ({pack.name_es})"
 
     def _named_language(self, text: str) -> str | None:
         """The language a message names ("en mam", "quiché"), if exactly one."""
@@ -307,8 +472,25 @@ class _Turn:
         return _public_numbers(self.content)
 
 
-def _language_label(name: str, name_es: str) -> str:
-    return name if fold(name) == fold(name_es) else f"{name} ({name_es})"
+def _gist(answer: str) -> str:
+    """The line of an answer that says what to do: its first bold line after the title."""
+    lines = [line.strip() for line in answer.splitlines() if line.strip()]
+    bold = [line for line in lines if "*" in line]
+    for line in bold[1:] or bold or lines:
+        return line
+    return ""
+
+
+def _more_than(intent_id: str, text: str, content: Content, lang: str) -> bool:
+    """Whether a message says more than the greeting or thanks it matched."""
+    keywords = set()
+    for code in {"es", lang}:
+        pack = content.languages.get(code)
+        intent = pack.intents.get(intent_id) if pack else None
+        if intent:
+            keywords.update(w for keyword in intent.keywords for w in words(keyword))
+    rest = [w for w in words(text) if w not in keywords and len(w) > 2]
+    return len(rest) >= 2
 
 
 _NUMBERS_CACHE: dict[str, frozenset[str]] = {}

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from bot.content import Content
 from bot.normalize import STOPWORDS, fold, mayan_key
 
-__all__ = ["MIN_WORDS", "guess_language"]
+__all__ = ["MIN_WORDS", "asked_language", "guess_language"]
 
 MIN_WORDS = 3  # "a sentence": fewer words never decide a language by vocabulary
 _SHORT = 4  # a message this short that names a language is asking for it
@@ -89,6 +89,19 @@ def guess_language(text: str, content: Content) -> str | None:
     if sentence is None or mentioned - {sentence}:
         return None
     return sentence if sentence in content.languages else None
+
+
+def asked_language(text: str, content: Content) -> str | None:
+    """The language a message asks for by name ("quiché", "en mam", "qyol mam"), if exactly
+    one and nothing in the message contradicts it; never "mam" alone."""
+    vocabulary = _vocabulary(content)
+    tokens = _tokens(text)
+    asked, _ = _named(tokens, vocabulary)
+    if len(asked) != 1:
+        return None
+    (code,) = asked
+    others = _written_in(tokens, vocabulary) - {code, "es"}
+    return code if not others and code in content.languages else None
 
 
 def _tokens(text: str) -> list[str]:

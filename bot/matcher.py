@@ -1,375 +1,187 @@
-"""Find the topic or intent a message is about, or say honestly that we are not sure.
+"""Understand one message: an emergency first, then a topic or an intent, or honestly not sure.
 
-Each entry (topic or intent) gets a vocabulary from its keywords (strong evidence) and
-its example questions and title (weaker evidence), in Spanish and in the user's
-language. A message scores against an entry by how much of its informative words the
-entry explains, each word weighted by how rare it is across entries (so "pasaporte",
-which four topics share, counts for less than "vencido"), with a bonus for multi-word
-keywords found whole and for a message that is a keyword by itself. Words not found
-exactly are looked up by edit distance (typos), Mayan keyword stems also inside longer
-words (prefixes and suffixes), and the content's synonyms ("pisto" → "dinero") are
-applied to both sides first. Below a threshold the answer is "not sure".
+Two sources of evidence, built once per content version:
 
-Knows nothing of channels or of the dialogue.
+- keyword evidence (bot/keywords.py): how much of the message an entry's own keywords
+  explain, weighted by rarity, with phrases, typos, synonyms and Mayan stems;
+- the learned model (bot/model.py): which entry's examples the message looks like,
+  including the examples of messages that are none of our topics.
+
+Each candidate's confidence is a weighted mean of the two (0-100). The verdict:
+
+1. the emergency entry above its own threshold wins over everything: the dialogue
+   answers it first and offers the topic the message also carries, if any;
+2. the best topic or intent is answered when it is confident, clearly ahead of the
+   second best, and the model does not find the message more like "none of ours";
+3. otherwise the topics within reach are offered as choices, or, with none, not sure.
+
+The numbers live in `Calibration`, tuned on realistic queries the engine never learned
+from (bench/tune_matcher.py); docs/matcher.md says how to tune them. Knows nothing of
+channels or of the dialogue's state.
 """
 
 from __future__ import annotations
 
-import heapq
-import math
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from rapidfuzz import process
-from rapidfuzz.distance import DamerauLevenshtein
+from bot.content import EMERGENCY, Content, LanguagePack
+from bot.keywords import KeywordIndex, Words
+from bot.model import NONE, TextModel, features
+from bot.normalize import MAX_INPUT
 
-from bot.content import Content, LanguagePack
-from bot.normalize import is_stopword, mayan_key, sound, sounds_like_stopword, spanish_key, words
+__all__ = ["EMERGENCY", "Calibration", "Match", "Matcher"]
 
-__all__ = ["CLOSE", "THRESHOLD", "Match", "Matcher"]
 
-THRESHOLD = 42.0  # below this the matcher is not sure
-CLOSE = 6.0  # best two topics within this many points: the dialogue offers both
+@dataclass(frozen=True)
+class Calibration:
+    """How the two sources of evidence are weighed and where the verdict changes."""
 
-_KEYWORD = 1.0  # a one-word keyword: the entry's own word
-_PHRASE_WORD = 0.6  # a word of a multi-word keyword, found alone
-_EXAMPLE = 0.45  # a word of an example question or of the title
-_PHRASE_BONUS = 0.6  # share of a phrase's weight added when all its words are there
-_SEQUENCE_BONUS = 0.4  # … when they are there in order, as written: per informative word, plus one
-_UNKNOWN_IDF = 4.0  # weight of a word no entry knows: it dilutes the evidence
-_UNKNOWN_IDF_MAYAN = 1.5  # … when the user chose a Mayan language, whose words we know few of
-_EVIDENCE_SCALE = 2.2  # evidence at which confidence reaches 63 %
-_BASE = 0.35  # share of the score that does not depend on how much of the message is explained
-_WHOLE = 88.0  # score of a message that is exactly one of an entry's keywords
-_SCORED = 6  # entries of each kind (topics, intents) scored in full per message
-_LOOSE = 0.92  # a Mayan word matched without its marks (kanjel for k'anjel)
+    model_weight: float = 0.6  # share of the learned model in a candidate's confidence
+    answer: float = 50.0  # confidence needed to answer directly
+    margin: float = 8.0  # … and how far ahead of the next topic
+    offer: float = 22.0  # confidence needed to be offered as a choice
+    none: float = 0.5  # model's "none of ours" probability above which nothing is answered
+    emergency: float = 45.0  # confidence of the emergency entry that makes it come first
+    offers: int = 3  # at most this many choices
 
 
 @dataclass(frozen=True)
 class Match:
-    """The matcher's verdict: `id` is None when not sure."""
+    """The verdict on one message.
+
+    `id` is what the dialogue answers directly (a topic, an intent or "emergencia"),
+    None when it should not answer directly. `offered` are the topics shown as choices
+    when `id` is None, or offered after the emergency reply.
+    """
 
     id: str | None
     score: float
     candidates: tuple[tuple[str, float], ...] = ()
+    offered: tuple[str, ...] = ()
 
     @property
     def close_call(self) -> bool:
-        """The best two are too close to choose between: offer both."""
-        return len(self.candidates) > 1 and self.candidates[0][1] - self.candidates[1][1] < CLOSE
+        """Not answered, but two or more topics are worth offering."""
+        return self.id is None and len(self.offered) > 1
 
 
-@dataclass
-class _Entry:
-    id: str
-    is_intent: bool
-    terms: dict[str, float] = field(default_factory=dict)  # term → weight
-    phrases: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)  # words → terms
-    keywords: set[tuple[str, ...]] = field(default_factory=set)  # every keyword, as sorted terms
-
-
-@dataclass
-class _Index:
-    entries: list[_Entry]
-    idf: dict[str, float]
-    social: frozenset[str]  # words only intents know (hola, gracias): not a topic's concern
-    synonyms: dict[str, list[tuple[tuple[str, ...], str]]]  # first word → (variant, canonical), longest first
-    fuzzy_pool: dict[str, str]  # sound of a known word → its term
-    mayan_stems: dict[str, str]  # Mayan key of ≥ 4 letters → term, also matched inside words
-    mayan: bool  # the user's language is not Spanish
-    canon: set[str] = field(default_factory=set)  # Mayan keyword words as written, glottal stop kept
-    postings: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # term → (entry, weight)
-    sequences: dict[tuple[str, ...], list[tuple[int, tuple[str, ...]]]] = field(default_factory=dict)
-    unordered: dict[str, list[tuple[int, tuple[str, ...], tuple[str, ...]]]] = field(default_factory=dict)
-    whole: dict[tuple[str, ...], list[int]] = field(default_factory=dict)  # a keyword's terms → entries
-    fuzzy_by_length: dict[int, list[str]] = field(default_factory=dict)
-    fuzzy_seen: dict[str, tuple[str, float] | None] = field(default_factory=dict)  # memo of _fuzzy
+@dataclass(frozen=True)
+class _Evidence:
+    keyword: dict[str, float]  # entry → keyword score 0-100
+    model: dict[str, float]  # label → probability
+    kinds: dict[str, str]  # entry → "topic", "intent", "emergency"
 
 
 class Matcher:
-    """Built once per content version; `match` is pure and safe to share."""
+    """Built once per content version (off the event loop: it trains the model);
+    `match` is pure and safe to share."""
 
-    def __init__(self, content: Content) -> None:
+    def __init__(self, content: Content, calibration: Calibration | None = None) -> None:
         self.content = content
-        self._indexes: dict[str, _Index] = {"es": self._build("es")}
+        self.calibration = calibration or Calibration()
+        self._keywords = {code: KeywordIndex(content, code) for code in content.languages}
+        self._model = TextModel.train(list(_samples(content, self._keywords["es"])))
+        self._kinds = _kinds(content)
         self._cached = lru_cache(maxsize=4096)(self._match)
 
-    def match(self, text: str, lang: str = "es") -> Match:
+    def match(self, text: str, lang: str = "es", context: str | None = None) -> Match:
+        """The verdict on `text` from a user who chose `lang`.
+
+        `context` is the topic answered just before: a short follow-up that is unclear
+        alone ("y para niños?") is read again with that topic in mind.
+        """
         if lang not in self.content.languages:
             lang = "es"
-        if lang not in self._indexes:  # built on first use: most people write in Spanish
-            self._indexes[lang] = self._build(lang)
-        return self._cached(text[:2000], lang)
+        found = self._cached(text[:MAX_INPUT], lang)
+        if context in self.content.spanish.topics and found.id is None and found.id != EMERGENCY:
+            return self._with_context(text[:MAX_INPUT], lang, context, found)
+        return found
 
-    # -- building -------------------------------------------------------------------
+    def evidence(self, text: str, lang: str = "es") -> _Evidence:
+        """Both sources of evidence for `text`, for tuning and for `pregunta match --explain`."""
+        said = self._keywords["es"].words(text)
+        own = self._keywords[lang]
+        keyword = {s.id: s.score for s in own.scores(said if lang == "es" else own.words(text))}
+        probabilities = self._model.probabilities(features(said.keys, said.informative, said.sounds))
+        model = {} if probabilities is None else dict(zip(self._model.labels, map(float, probabilities), strict=True))
+        return _Evidence(keyword, model, self._kinds)
 
-    def _build(self, lang: str) -> _Index:
-        packs = [self.content.spanish]
-        if lang != "es":
-            packs.append(self.content.languages[lang])
-        synonyms: dict[tuple[str, ...], str] = {}
-        for pack in packs:
-            for canonical, variants in pack.synonyms.items():
-                # "estados unidos" becomes one word, so a place is not counted twice
-                token = "_".join(words(canonical))
-                for variant in (canonical, *variants):
-                    synonyms[tuple(words(variant))] = token
-        synonyms.pop((), None)
-        by_first: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
-        for variant, token in sorted(synonyms.items(), key=lambda item: -len(item[0])):
-            by_first[variant[0]].append((variant, token))
-        index = _Index([], {}, frozenset(), dict(by_first), {}, {}, lang != "es")
-
-        entries: dict[str, _Entry] = {}
-        names = [n for p in self.content.languages.values() for n in (*p.names, p.name, p.name_es)]
-        for pack in packs:
-            spanish = pack.code == "es"
-
-            def add(entry_id: str, is_intent: bool, texts: Iterable[str], weight: float) -> None:
-                entry = entries.setdefault(entry_id, _Entry(entry_id, is_intent))
-                for text in texts:
-                    _add(entry, *self._terms(text, index, spanish), weight)
-
-            for intent_id, intent in pack.intents.items():
-                add(intent_id, True, intent.keywords, _KEYWORD)
-            if spanish:
-                add("idioma", True, [f"en {name}" for name in names], _KEYWORD)
-            for topic in pack.topics.values():
-                add(topic.id, False, topic.keywords, _KEYWORD)
-                add(topic.id, False, [topic.title, *topic.examples], _EXAMPLE)
-
-        df: dict[str, int] = defaultdict(int)
-        for entry in entries.values():
-            for term in entry.terms:
-                df[term] += 1
-        n = len(entries)
-        index.entries = list(entries.values())
-        index.idf = {term: math.log((n + 1) / (count + 0.5)) for term, count in df.items()}
-        # Inverted: matching looks only at the entries that share a word with the message.
-        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        sequences: dict[tuple[str, ...], list[tuple[int, tuple[str, ...]]]] = defaultdict(list)
-        unordered: dict[str, list[tuple[int, tuple[str, ...], tuple[str, ...]]]] = defaultdict(list)
-        whole: dict[tuple[str, ...], list[int]] = defaultdict(list)
-        for i, entry in enumerate(index.entries):
-            for term, weight in entry.terms.items():
-                postings[term].append((i, weight))
-            for words_of, phrase in entry.phrases.items():
-                sequences[words_of].append((i, phrase))
-                if len(phrase) > 1:
-                    rarest = max(phrase, key=lambda t: (index.idf[t], t))
-                    unordered[rarest].append((i, words_of, phrase))
-            for keyword in entry.keywords:
-                whole[keyword].append(i)
-        index.postings, index.sequences, index.unordered, index.whole = dict(postings), dict(sequences), dict(unordered), dict(whole)
-        topic_terms = {t for e in index.entries if not e.is_intent for t in e.terms}
-        index.social = frozenset(t for e in index.entries if e.is_intent for t in e.terms if t not in topic_terms)
-        for pack in packs:
-            for word in _vocabulary(pack):
-                if pack.code == "es":
-                    index.fuzzy_pool.setdefault(sound(word), "es:" + spanish_key(word))
-                else:
-                    key = mayan_key(word)
-                    index.fuzzy_pool.setdefault(key, "my:" + key)
-                    if len(key) >= 4:
-                        index.mayan_stems.setdefault(key, "my:" + key)
-        for pack in packs[1:]:
-            keywords = [*(k for i in pack.intents.values() for k in i.keywords), *(k for t in pack.topics.values() for k in t.keywords)]
-            index.canon.update(w for keyword in keywords for w in words(keyword))
-        by_length: dict[int, list[str]] = defaultdict(list)
-        for known in sorted(index.fuzzy_pool):
-            by_length[len(known)].append(known)
-        index.fuzzy_by_length = dict(by_length)
-        return index
-
-    def _terms(self, text: str, index: _Index, spanish: bool) -> tuple[list[str], tuple[str, ...]]:
-        """The informative terms of a keyword or example, and the keys of all its words.
-
-        No fuzzy look-up here: content is spelt right.
-        """
-        every = _with_synonyms(words(text), index)
-        key = (lambda w: "es:" + spanish_key(w)) if spanish else (lambda w: "my:" + mayan_key(w))
-        # "que tal", "me voy": a keyword made only of small words keeps them all
-        informative = [w for w in every if not is_stopword(w)] or every
-        return [key(w) for w in informative], tuple(key(w) for w in every)
-
-    # -- matching -------------------------------------------------------------------
+    def decide(self, evidence: _Evidence, calibration: Calibration | None = None) -> Match:
+        """The verdict from the evidence: pure, so a tuner can try many calibrations."""
+        c = calibration or self.calibration
+        confidence = {
+            entry: round(c.model_weight * 100.0 * evidence.model.get(entry, 0.0) + (1 - c.model_weight) * evidence.keyword.get(entry, 0.0), 1)
+            for entry in {*evidence.keyword, *(label for label in evidence.model if label != NONE)}
+            if entry in evidence.kinds
+        }
+        ranked = sorted(confidence.items(), key=lambda item: (-item[1], item[0]))
+        candidates = tuple(ranked[:3])
+        topics = [(entry, score) for entry, score in ranked if evidence.kinds[entry] == "topic"]
+        offered = tuple(entry for entry, score in topics[: c.offers] if score >= c.offer)
+        if confidence.get(EMERGENCY, 0.0) >= c.emergency:
+            return Match(EMERGENCY, confidence[EMERGENCY], candidates, offered[:1])
+        if not ranked:
+            return Match(None, 0.0)
+        best, score = next(((e, s) for e, s in ranked if e != EMERGENCY), ranked[0])
+        # a topic wins over the greeting or thanks around it
+        if evidence.kinds.get(best) == "intent" and topics and topics[0][1] >= c.answer:
+            best, score = topics[0]
+        runner_up = next((s for e, s in topics if e != best), 0.0)
+        sure = (
+            score >= c.answer
+            and evidence.model.get(NONE, 0.0) < c.none
+            and (evidence.kinds.get(best) != "topic" or score - runner_up >= c.margin)
+        )
+        if sure:
+            return Match(best, score, candidates)
+        return Match(None, score, candidates, offered)
 
     def _match(self, text: str, lang: str) -> Match:
-        index = self._indexes[lang]
-        present, sequence = self._query_terms(text, index)
-        if not present:
-            return Match(None, 0.0)
-        ngrams = {sequence[i:j] for i in range(len(sequence)) for j in range(i + 2, min(i + 7, len(sequence) + 1))}
-        unknown = _UNKNOWN_IDF_MAYAN if index.mayan else _UNKNOWN_IDF
-        total_all = sum(index.idf.get(term, unknown) for term in present)
-        total_topic = sum(index.idf.get(term, unknown) for term in present if term not in index.social)
-        whole = tuple(sorted(present))
+        return self.decide(self.evidence(text, lang))
 
-        evidence: dict[int, float] = defaultdict(float)
-        for term, factor in present.items():
-            for i, weight in index.postings.get(term, ()):
-                evidence[i] += index.idf[term] * weight * factor
-        for gram in ngrams:  # keywords as written, small words and all
-            for i, phrase in index.sequences.get(gram, ()):
-                share = _SEQUENCE_BONUS * (1 + len(phrase))  # more words that tell, more telling
-                evidence[i] += share * sum(index.idf[t] * present.get(t, 0.0) for t in phrase)
-        for term in present:  # keywords whose words are all there, in any order
-            for i, words_of, phrase in index.unordered.get(term, ()):
-                if words_of not in ngrams and all(t in present for t in phrase):
-                    evidence[i] += _PHRASE_BONUS * sum(index.idf[t] for t in phrase)
-        exact = set(index.whole.get(whole, ()))
-
-        # The score grows with the evidence within topics and within intents, so only the
-        # few best of each (and exact keyword matches) need scoring: large content stays fast.
-        topics_found = [(i, e) for i, e in evidence.items() if not index.entries[i].is_intent]
-        intents_found = [(i, e) for i, e in evidence.items() if index.entries[i].is_intent]
-        best_few = {i for group in (topics_found, intents_found) for i, _ in heapq.nlargest(_SCORED, group, key=lambda ie: ie[1])}
-
-        scored: list[tuple[float, float, str, bool]] = []  # (score, evidence, id, is_intent)
-        for i in best_few | exact:
-            found = evidence[i]
-            entry = index.entries[i]
-            total = total_all if entry.is_intent else total_topic
-            coverage = min(1.0, found / total) if total else 0.0
-            strength = 1.0 - math.exp(-found / _EVIDENCE_SCALE)
-            score = 100.0 * strength * (_BASE + (1 - _BASE) * coverage)
-            if i in exact:
-                score = max(score, _WHOLE * min(present.values()))
-            scored.append((round(score, 1), found, entry.id, entry.is_intent))
-
-        if not scored:
-            return Match(None, 0.0)
-        scored.sort(key=lambda item: (-item[0], -item[1], item[2]))
-        candidates = tuple((entry_id, score) for score, _, entry_id, _ in scored[:3])
-        topics = [(entry_id, score) for score, _, entry_id, is_intent in scored if not is_intent]
-        # A topic above the threshold wins over a greeting or thanks around it.
-        best = topics[0] if topics and topics[0][1] >= THRESHOLD else candidates[0]
-        ordered = (best, *[c for c in candidates if c[0] != best[0]])[:3]
-        if best[1] < THRESHOLD:
-            return Match(None, best[1], ordered)
-        return Match(best[0], best[1], ordered)
-
-    def _query_terms(self, text: str, index: _Index) -> tuple[dict[str, float], tuple[str, ...]]:
-        """Each informative word's term and how surely it matched (0..1), and the keys of
-        all the words in order (for keywords written as phrases)."""
-        present: dict[str, float] = {}
-        sequence: list[str] = []
-        every = _with_synonyms(words(text), index)
-        # numbers no keyword knows (amounts, ages, years) are neither evidence nor noise
-        informative = {w for w in every if not is_stopword(w) and not (w.isdigit() and "es:" + w not in index.idf)}
-        # a misspelt "necesito" is still a filler word, not an unknown one
-        informative = {w for w in informative if _known_any(w, index) or not sounds_like_stopword(w)}
-        if index.mayan:  # short words we don't know in a Mayan language are mostly particles (ri, pa, la)
-            informative = {w for w in informative if len(w) > 3 or _known_any(w, index)}
-        for word in every:
-            es, my = "es:" + spanish_key(word), "my:" + mayan_key(word)
-            if word not in informative and informative:
-                sequence.append(es)
-                continue
-            mayan_first = index.mayan and "'" in word  # "se'nt" is Mam, not Spanish "sent-"
-            if my in index.idf and (mayan_first or es not in index.idf):
-                # the glottal stop kept (ja' "water" vs ja "house") matches a little better
-                term, factor = my, 1.0 if word in index.canon else _LOOSE
-            elif es in index.idf:
-                term, factor = es, 1.0
-            elif len(word) >= 6 and not word.isdigit():
-                term, factor = (
-                    _fuzzy(word, index)
-                    or (index.mayan and (_loan_word(word, index) or _inside(my[3:], index)))
-                    or (es, 1.0)
-                )
-            else:
-                term, factor = es, 1.0
-            present[term] = max(present.get(term, 0.0), factor)
-            sequence.append(term)
-        return present, tuple(sequence)
+    def _with_context(self, text: str, lang: str, context: str, alone: Match) -> Match:
+        """Read an unclear follow-up with the last topic's title: keep the result only
+        when it lands on that topic or one of its related topics."""
+        topic = self.content.spanish.topics[context]
+        nearby = {context, *topic.related}
+        found = self._cached(f"{text[:MAX_INPUT]} {topic.title}"[: MAX_INPUT + 40], lang)
+        if found.id in nearby:
+            return found
+        offered = tuple(entry for entry in found.offered if entry in nearby) or alone.offered
+        return replace(alone, offered=offered)
 
 
-def _known_any(word: str, index: _Index) -> bool:
-    return "es:" + spanish_key(word) in index.idf or "my:" + mayan_key(word) in index.idf
+def _samples(content: Content, spanish: KeywordIndex) -> Iterator[tuple[Counter[str], str]]:
+    """(features, label) for every keyword, title and example, in every language."""
+
+    def sample(text: str, label: str) -> tuple[Counter[str], str]:
+        said = spanish.words(text)
+        return features(said.keys, said.informative, said.sounds), label
+
+    for pack in content.languages.values():
+        for text, label in _texts(pack):
+            yield sample(text, label)
+    for text in content.spanish.out_of_scope:
+        yield sample(text, NONE)
 
 
-def _with_synonyms(found: list[str], index: _Index) -> list[str]:
-    """Replace variants by their canonical word, longest variant first."""
-    if not index.synonyms:
-        return found
-    out: list[str] = []
-    i = 0
-    while i < len(found):
-        for variant, token in index.synonyms.get(found[i], ()):
-            if tuple(found[i : i + len(variant)]) == variant:
-                out.append(token)
-                i += len(variant)
-                break
-        else:
-            out.append(found[i])
-            i += 1
-    return out
-
-
-def _add(entry: _Entry, terms: list[str], sequence: tuple[str, ...], weight: float) -> None:
-    """A lone-word keyword is the entry's own word. The words of a longer keyword ("la
-    campaña", "pasaporte vencido") count for less alone, and earn a bonus found together."""
-    unique = tuple(dict.fromkeys(terms))
-    if not unique:
-        return
-    term_weight = weight
-    if weight == _KEYWORD and len(sequence) == len(terms):
-        # a message that is this keyword alone is sure; not for "buen día", whose "buen"
-        # was dropped: "día" alone says nothing
-        entry.keywords.add(tuple(sorted(unique)))
-    if weight == _KEYWORD:
-        if len(sequence) > 1:
-            entry.phrases[sequence] = unique
-            term_weight = _PHRASE_WORD
-    for term in unique:
-        entry.terms[term] = max(entry.terms.get(term, 0.0), term_weight)
-
-
-def _vocabulary(pack: LanguagePack) -> set[str]:
-    """Words of five letters or more in a language's keywords, examples and titles."""
-    texts = [kw for intent in pack.intents.values() for kw in intent.keywords]
+def _texts(pack: LanguagePack) -> Iterator[tuple[str, str]]:
+    for intent_id, intent in pack.intents.items():
+        for keyword in intent.keywords:
+            yield keyword, intent_id
+    if pack.emergency is not None:
+        for text in (*pack.emergency.keywords, *pack.emergency.examples):
+            yield text, EMERGENCY
     for topic in pack.topics.values():
-        texts += [*topic.keywords, topic.title, *topic.examples]
-    return {w for text in texts for w in words(text) if len(w) >= 5 and not w.isdigit() and not is_stopword(w)}
+        for text in (*topic.keywords, *topic.examples, topic.title):
+            yield text, topic.id
 
 
-def _fuzzy(word: str, index: _Index) -> tuple[str, float] | None:
-    """A typo: the known word within one edit (two for long words), compared by sound."""
-    if word in index.fuzzy_seen:
-        return index.fuzzy_seen[word]
-    key = mayan_key(word) if index.mayan and "'" in word else sound(word)
-    if len(key) < 6:  # "clima" is one letter from "coima": short words only match exactly
-        return None
-    limit = 1 if len(key) < 9 else 2
-    pool = [
-        known
-        for size in range(len(key) - limit, len(key) + limit + 1)
-        for known in index.fuzzy_by_length.get(size, ())
-        if known[0] == key[0]  # people rarely mistype the first letter
-    ]
-    found = process.extractOne(key, pool, scorer=DamerauLevenshtein.distance, score_cutoff=limit)
-    result = None
-    if found is not None:
-        known, distance, _ = found
-        result = index.fuzzy_pool[known], 1.0 - 0.12 * distance
-    if len(index.fuzzy_seen) < 50_000:
-        index.fuzzy_seen[word] = result
-    return result
-
-
-def _loan_word(word: str, index: _Index) -> tuple[str, float] | None:
-    """A Spanish word with a Mayan possessive prefix: nupasaporte, upasaporte, kipasaporte."""
-    for cut in (1, 2, 3):
-        rest = word[cut:]
-        if len(rest) >= 5 and "es:" + spanish_key(rest) in index.idf:
-            return "es:" + spanish_key(rest), 0.85
-    return None
-
-
-def _inside(key: str, index: _Index) -> tuple[str, float] | None:
-    """A Mayan stem of four letters or more inside a longer word (prefixes, suffixes)."""
-    best = max((stem for stem in index.mayan_stems if stem in key), key=len, default=None)
-    return (index.mayan_stems[best], 0.85) if best else None
+def _kinds(content: Content) -> dict[str, str]:
+    kinds = {intent_id: "intent" for pack in content.languages.values() for intent_id in pack.intents}
+    kinds.update({topic_id: "topic" for topic_id in content.spanish.topics})
+    kinds[EMERGENCY] = "emergency"
+    return kinds

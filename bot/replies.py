@@ -20,6 +20,8 @@ class Kind(StrEnum):
     TOPIC = "topic"
     INTENT = "intent"
     NOT_SURE = "not_sure"
+    CHOICES = "choices"  # not answered: topics within reach offered as choices
+    EMERGENCY = "emergency"  # the emergency lines, before anything else
     MENU = "menu"
     NUMBER = "number"
     LANGUAGE = "language"
@@ -47,6 +49,8 @@ class Reply:
     score: float | None = None
     query: str | None = None  # the user's text, kept only on NOT_SURE (scrubbed before storage)
     is_menu: bool = False  # options are the topic menu (WhatsApp shows a list)
+    page: int = 0  # which page of the topic menu, when `is_menu`
+    chose_lang: str | None = None  # a language chosen in this turn along with an answer
 
 
 @dataclass(frozen=True)
@@ -56,3 +60,4 @@ class Incoming:
     text: str = ""
     payload: str | None = None  # a button or list row pressed
     non_text: str | None = None  # "voice", "photo", "sticker", ... when there is no text
+    at: float | None = None  # unix time it arrived; the dialogue has no clock of its own

@@ -105,9 +105,10 @@ def test_intents(fixture_matcher: Matcher, text: str, intent: str, fragment: str
 def test_close_call_offers_both(fixture_matcher: Matcher) -> None:
     talk = Talk(fixture_matcher, State(Step.READY, "es"))
     match = fixture_matcher.match("tramite", "es")
-    assert match.close_call
+    assert match.close_call and match.id is None
     reply = talk.say("tramite")
-    assert reply.kind is Kind.NOT_SURE
+    assert reply.kind is Kind.CHOICES and reply.text.startswith("Tu pregunta puede ser de uno de estos temas:")
+    assert "No estoy seguro" not in reply.text
     assert {p for _, p in keys(reply)} >= {"topic:pasaporte-requisitos", "topic:pasaporte-vigencia"}
 
 
@@ -144,9 +145,12 @@ def test_non_text_gets_a_kind_reply_and_the_menu(fixture_matcher: Matcher) -> No
 
 
 def test_state_survives_serialisation() -> None:
-    state = State(Step.READY, "kek", (("1", "topic:remesas"),))
+    state = State(Step.READY, "kek", ("topic:remesas",), None, "kek", "remesas", (("remesas", 29_000_000),))
     assert State.from_dict(state.to_dict()) == state
     assert State.from_dict({"garbage": 1}) == State()
+    # a state stored by the first version ([key, payload] pairs) still loads
+    old = {"step": "ready", "lang": "es", "options": [["1", "topic:remesas"], ["0", "menu:0"]], "pending": None}
+    assert State.from_dict(old) == State(Step.READY, "es", ("topic:remesas",))
 
 
 HOSTILE = [

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.matcher import THRESHOLD, Matcher
+from bot.matcher import Calibration, Matcher
+
+THRESHOLD = Calibration().answer
 
 from tests.conftest import SHARED
 

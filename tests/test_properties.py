@@ -7,7 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.dialogue import State, Step, respond
-from bot.matcher import THRESHOLD, Matcher
+from bot.matcher import Calibration, Matcher
+
+THRESHOLD = Calibration().answer
 from bot.normalize import canon, fold, mayan_key, sound, spanish_key, words
 from bot.replies import Incoming
 
