@@ -44,6 +44,32 @@ def test_bundled_answers_use_only_the_briefs_phone_lines(content: Content) -> No
             assert number in allowed, (topic.id, number)
 
 
+def test_no_example_belongs_to_two_entries(content: Content) -> None:
+    # The learned part of the matcher trains on examples: the same message (as the
+    # matcher reads it) under two topics, or under a topic and "emergency" or "out of
+    # scope", would teach it two answers for one question.
+    from bot.normalize import words
+
+    for pack in content.languages.values():
+        owner: dict[str, str] = {}
+        clashes: list[tuple[str, str, str]] = []
+
+        def claim(entry: str, texts: list[str], owner: dict[str, str] = owner, clashes: list[tuple[str, str, str]] = clashes) -> None:
+            for text in texts:
+                key = " ".join(words(text))
+                if owner.setdefault(key, entry) != entry:
+                    clashes.append((text, owner[key], entry))
+
+        for topic in pack.topics.values():
+            claim(topic.id, topic.examples)
+        if pack.emergency is not None:
+            claim("emergencia", pack.emergency.examples)
+        claim("fuera de tema", list(pack.out_of_scope))
+        for intent_id, intent in pack.intents.items():
+            claim(intent_id, intent.keywords)
+        assert not clashes, (pack.code, clashes)
+
+
 def _problems(root: Path) -> list[str]:
     with pytest.raises(ContentError) as caught:
         load_content(root)
