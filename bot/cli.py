@@ -23,9 +23,10 @@ from bot.conversation import Conversations, MemoryStates
 from bot.db import open_db
 from bot.errors import ContentError, PreguntaError, SettingsError
 from bot.matcher import Matcher
+from bot.privacy import pseudonym_key
 from bot.reports import Labels, write_report
 from bot.rollup import PurgeResult, purge
-from bot.server import pseudonym_key, serve
+from bot.server import serve
 from bot.settings import Settings, load_settings
 from bot.usage import UsageLog
 

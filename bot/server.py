@@ -33,7 +33,7 @@ from bot.db import SqliteStates, open_db, remember_message
 from bot.errors import ContentError, SettingsError
 from bot.matcher import Matcher
 from bot.metrics import Metrics
-from bot.privacy import load_or_create_key
+from bot.privacy import pseudonym_key
 from bot.settings import Settings
 from bot.usage import UsageLog
 
@@ -204,13 +204,6 @@ def _channels(
 
         channels.append(WhatsAppChannel(settings, conversations, metrics, dedup=RememberedDedup(remember)))
     return channels
-
-
-def pseudonym_key(settings: Settings) -> bytes:
-    """PREGUNTA_PSEUDONYM_KEY, or a key made once and kept beside the database (mode 0600)."""
-    if settings.pregunta_pseudonym_key is not None:
-        return settings.pregunta_pseudonym_key.get_secret_value().encode()
-    return load_or_create_key(settings.pregunta_db.parent / "pseudonym.key")
 
 
 def create_app(runtime: Runtime) -> Starlette:

@@ -68,7 +68,7 @@ def settings_for(fake: FakeBotAPI, tmp_path: Path, **overrides: Any) -> Settings
         "telegram_base_file_url": f"{base}/file/bot",
         "pregunta_content": FIXTURE_CONTENT,
         "pregunta_db": tmp_path / "pregunta.sqlite3",
-        "pregunta_pseudonym_key": "test-pseudonym-key",
+        "pregunta_pseudonym_key": "test-pseudonym-key-" + "k" * 16,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
