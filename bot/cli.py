@@ -24,7 +24,8 @@ from bot.db import open_db
 from bot.errors import ContentError, PreguntaError, SettingsError
 from bot.matcher import Matcher
 from bot.privacy import pseudonym_key
-from bot.reports import Labels, write_report
+from bot.report.data import Labels
+from bot.report.write import write_report
 from bot.rollup import PurgeResult, purge
 from bot.server import serve
 from bot.settings import Settings, load_settings

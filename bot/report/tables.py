@@ -1,93 +1,21 @@
-"""The report for the communications unit: what people asked, in which language and channel,
-and what the bot could not answer, from counts and scrubbed questions only.
+"""The report's tables: the same rows feed the HTML page and the CSV files.
 
-`build_report` reads the raw events and the daily rollups of a period into `ReportData`;
-`tables` turns that into the tables which the HTML page (`bot.report_html`) and the CSV
-files both show; `write_report` does all of it for `pregunta report`. Knows nothing of
-the queue that writes the events, nor of channels.
+Each table is one section of the page and one CSV file (`name`.csv), with Spanish column
+names staff can read in a spreadsheet. Knows `ReportData`, nothing of HTML or files.
 """
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from pathlib import Path
-
-import aiosqlite
+from dataclasses import dataclass
 
 from bot import rollup
-from bot.db import GUATEMALA, open_db
-from bot.errors import PreguntaError
-from bot.similar import QueryGroup, group_queries
+from bot.report.data import CATEGORIES, CHANNELS, NON_TEXT, ReportData, category, days
 
-__all__ = [
-    "CATEGORIES",
-    "Labels",
-    "ReportData",
-    "Table",
-    "build_report",
-    "category",
-    "days",
-    "tables",
-    "write_csv",
-    "write_report",
-]
+__all__ = ["Cell", "Row", "Table", "tables"]
 
-Progress = Callable[[str], None]
 Cell = str | int | float
 Row = tuple[Cell, ...]
-
-# What a turn was, for "answered / not sure / menu share over time".
-CATEGORIES = {
-    "answered": "Respondidas",
-    "not_sure": "Sin respuesta segura",
-    "menu": "Menú",
-    "other": "Otros",
-}
-_CHANNELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "terminal": "Terminal (pruebas)"}
-_LANGUAGES = {"es": "Español", "quc": "K'iche'", "mam": "Mam", "kek": "Q'eqchi'"}
-_NON_TEXT = {
-    "voice": "Nota de voz", "audio": "Audio", "photo": "Foto", "image": "Imagen", "video": "Video",
-    "video_note": "Video corto", "sticker": "Sticker", "document": "Documento", "location": "Ubicación",
-    "contact": "Contacto", "animation": "Animación", "reaction": "Reacción", "unsupported": "Otro",
-}
-
-
-@dataclass(frozen=True)
-class Labels:
-    """Names to show instead of ids: Spanish topic titles and language names, from the content."""
-
-    topics: Mapping[str, str] = field(default_factory=dict)
-    languages: Mapping[str, str] = field(default_factory=dict)  # in menu order
-
-    def language(self, code: str) -> str:
-        return self.languages.get(code) or _LANGUAGES.get(code, code)
-
-    def topic(self, topic_id: str) -> str:
-        return self.topics.get(topic_id, topic_id)
-
-
-@dataclass(frozen=True)
-class ReportData:
-    since: date | None  # None: the database holds nothing at all
-    until: date | None
-    generated: datetime
-    retention_days: int
-    k: int
-    counts: tuple[rollup.Count, ...]
-    users: tuple[rollup.Users, ...]
-    groups: tuple[QueryGroup, ...]  # not-sure groups written by ≥ k users
-    hidden_groups: int  # groups written by fewer than k users, not shown
-    not_sure_kept: int  # not-sure questions whose (scrubbed) text is still kept
-    rolled: tuple[date, date] | None  # purged days in the period: counts only, no questions
-    labels: Labels = Labels()
-
-    @property
-    def empty(self) -> bool:
-        return not self.counts
 
 
 @dataclass(frozen=True)
@@ -100,63 +28,6 @@ class Table:
     rows: tuple[Row, ...]
     note: str = ""
 
-
-def category(kind: str, topic: str) -> str:
-    """answered, not_sure, menu or other, for a kind and topic as stored."""
-    if kind == "topic" or (kind == "number" and topic not in ("", "menu")):
-        return "answered"
-    if kind == "not_sure":
-        return "not_sure"
-    if kind in ("menu", "number") or (kind == "intent" and topic == "menu"):
-        return "menu"
-    return "other"
-
-
-def days(since: date, until: date) -> list[str]:
-    """Every day of the period, as YYYY-MM-DD."""
-    return [(since + timedelta(days=i)).isoformat() for i in range((until - since).days + 1)]
-
-
-async def build_report(
-    db: aiosqlite.Connection | None,
-    *,
-    since: date | None = None,
-    until: date | None = None,
-    retention_days: int,
-    k: int,
-    labels: Labels = Labels(),
-    progress: Progress | None = None,
-    now: datetime | None = None,
-) -> ReportData:
-    """Everything the report shows for the period (default: all the data there is); `db` None is an empty database."""
-    say = progress or (lambda message: None)
-    generated = now or datetime.now(GUATEMALA)
-    known = await rollup.bounds(db) if db is not None else None
-    if since is None:
-        since = known[0] if known else None
-    if until is None:
-        until = known[1] if known else None
-    if since is not None and until is not None and since > until:
-        raise PreguntaError(f"--since {since} is after --until {until}")
-    if db is None or since is None or until is None or known is None:
-        return ReportData(since or until, until or since, generated, retention_days, k, (), (), (), 0, 0, None, labels)
-    say("leyendo conteos por día…")
-    counts = await rollup.counts(db, since, until)
-    say("contando personas distintas por día…")
-    users = await rollup.users(db, since, until)
-    say("leyendo preguntas sin respuesta segura…")
-    queries = await rollup.not_sure_queries(db, since, until)
-    rolled = await rollup.rolled_days(db, since, until)
-
-    def grouping(done: int, total: int) -> None:
-        say(f"agrupando preguntas parecidas: {done:,} de {total:,}")
-
-    say(f"agrupando {len(queries):,} preguntas sin respuesta segura…")
-    groups, hidden = group_queries(queries, k=k, progress=grouping)
-    return ReportData(
-        since, until, generated, retention_days, k, tuple(counts), tuple(users), tuple(groups), hidden,
-        len(queries), rolled, labels,
-    )
 
 
 def tables(data: ReportData) -> list[Table]:
@@ -174,52 +45,6 @@ def tables(data: ReportData) -> list[Table]:
     ]
 
 
-def write_csv(found: list[Table], folder: Path) -> list[Path]:
-    """One UTF-8 CSV per table (with a BOM, so spreadsheet programs read the accents)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for table in found:
-        path = folder / f"{table.name}.csv"
-        with path.open("w", newline="", encoding="utf-8-sig") as handle:
-            out = csv.writer(handle)
-            out.writerow(table.columns)
-            out.writerows(table.rows)
-        written.append(path)
-    return written
-
-
-async def write_report(
-    db_path: Path,
-    out: Path,
-    *,
-    csv_dir: Path | None = None,
-    since: date | None = None,
-    until: date | None = None,
-    retention_days: int,
-    k: int,
-    labels: Labels = Labels(),
-    progress: Progress | None = None,
-) -> ReportData:
-    """Build the report from the database at `db_path` (a missing file is an empty database) and write it."""
-    from bot.report_html import render
-
-    db = await open_db(db_path) if db_path.exists() else None
-    try:
-        data = await build_report(
-            db, since=since, until=until, retention_days=retention_days, k=k, labels=labels, progress=progress
-        )
-    finally:
-        if db is not None:
-            await db.close()
-    found = tables(data)
-    if progress:
-        progress("escribiendo el informe…")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(data, found), encoding="utf-8")
-    if csv_dir is not None:
-        write_csv(found, csv_dir)
-    return data
-
 
 # -- the tables ---------------------------------------------------------------------------
 
@@ -232,7 +57,7 @@ def _languages_in(data: ReportData) -> list[str]:
 
 def _channels_in(data: ReportData) -> list[str]:
     present = {c.channel for c in data.counts}
-    ordered = [name for name in _CHANNELS if name in present]
+    ordered = [name for name in CHANNELS if name in present]
     return ordered + sorted(present - set(ordered))
 
 
@@ -411,9 +236,9 @@ def _non_text(data: ReportData) -> Table:
     for c in data.counts:
         if c.kind == "non_text":
             found[c.topic] += c.events
-    rows = tuple((_NON_TEXT.get(t, t or "Otro"), t, n) for t, n in sorted(found.items(), key=lambda item: (-item[1], item[0])))
+    rows = tuple((NON_TEXT.get(t, t or "Otro"), t, n) for t, n in sorted(found.items(), key=lambda item: (-item[1], item[0])))
     return Table("no_texto", "Mensajes que no eran texto", ("tipo", "código", "mensajes"), rows)
 
 
 def _channel_name(channel: str) -> str:
-    return _CHANNELS.get(channel, channel)
+    return CHANNELS.get(channel, channel)

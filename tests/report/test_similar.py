@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bot.similar import group_queries
+from bot.report.similar import group_queries
 
 SAME = [
     ("typo", "como saco la visa de trabajo", "cómo sacó la bisa de trabajo?"),

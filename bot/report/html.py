@@ -1,9 +1,9 @@
 """The report as one self-contained HTML page in Spanish, for people who are not analysts.
 
-Everything is inside the file: CSS in a <style>, charts as inline SVG (`bot.charts`),
+Everything is inside the file: CSS in a <style>, charts as inline SVG (`bot.report.charts`),
 no script, no font or image from the internet, so it opens from an email attachment.
 Long daily tables fold away in <details>, which needs no script either. Knows only
-`ReportData` and the tables of `bot.reports`.
+`ReportData` and the tables of `bot.report.tables`; returns text and writes no file.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from html import escape
 
 from babel.dates import format_date, format_datetime
 
-from bot import charts
-from bot.reports import CATEGORIES, ReportData, Table
+from bot.report import charts
+from bot.report.data import CATEGORIES, ReportData
+from bot.report.tables import Table
 
 __all__ = ["render"]
 

@@ -23,7 +23,9 @@ from bot.conversation import Conversations, FloodGuard, MemoryStates, Turn
 from bot.db import GUATEMALA, open_db
 from bot.matcher import Matcher
 from bot.replies import Incoming, Kind, Reply
-from bot.reports import Labels, build_report, category, tables, write_report
+from bot.report.data import Labels, build_report, category
+from bot.report.tables import tables
+from bot.report.write import write_report
 from bot.rollup import purge
 from bot.usage import UsageLog
 from tests.conftest import ROOT
