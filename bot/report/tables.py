@@ -178,7 +178,9 @@ def _not_sure(data: ReportData) -> Table:
     note = (
         f"Preguntas que el bot no supo responder, agrupadas cuando dicen casi lo mismo. Solo se muestran "
         f"las escritas por al menos {data.k} personas distintas; {data.hidden_groups:,} grupos más pequeños "
-        "no se muestran. Los datos personales ya fueron reemplazados ([teléfono], [nombre]…)."
+        f"no se muestran. Cada grupo muestra solo las palabras que al menos {data.k} de esas personas "
+        "escribieron; donde escribieron cosas distintas dice […]. Los datos personales ya fueron "
+        "reemplazados ([teléfono], [nombre]…)."
     )
     columns = ("pregunta (sin tildes ni mayúsculas)", "personas", "mensajes", "variantes")
     return Table("sin_respuesta", "Preguntas sin respuesta segura más frecuentes", columns, rows, note)

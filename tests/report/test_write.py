@@ -7,6 +7,7 @@ from the database, so the log, the rollups and the report are checked together.
 from __future__ import annotations
 
 import csv
+import re
 import os
 import subprocess
 import sys
@@ -370,3 +371,47 @@ def test_command_errors_are_one_line(args: list[str], code: int, message: str, d
     done = run(*args, "--out", str(tmp_path / "r.html"), db=db_path) if args[0] == "report" else run(*args, db=db_path)
     assert done.returncode == code
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_a_k5_report_never_shows_a_word_only_one_person_wrote(
+    fixture_matcher: Matcher, log: UsageLog, db_path: Path, tmp_path: Path
+) -> None:
+    """Issue 15.5, end to end: real turns → usage log → report; no single person's token in the page or the CSV."""
+    from tests.test_scrub import PROBES
+
+    conversations = Conversations(fixture_matcher, MemoryStates(), pseudonym_key=b"k" * 32, usage=log, flood=FloodGuard(100, 600))
+    driven = Driven(conversations)
+    names = [("yeferson", "tzoc"), ("brayan", "batz"), ("yoselin", "ical"), ("wilmer", "quej"), ("dilia", "tiul"), ("ervin", "caal")]
+    said: list[tuple[str, str]] = []  # (user, message)
+    for i, (name, surname) in enumerate(names):
+        user = f"5025551{i:04d}"
+        messages = [
+            f"me llamo {name} {surname} y quiero la receta de pepian",
+            f"mi primo {surname} quiere la receta de pepian",  # a surname no phrase announces
+            *[probe[1] for probe in PROBES[i::len(names)]],  # every probe, each by one person
+        ]
+        await driven.say("whatsapp", user, "hola", "1", *messages)
+        said += [(user, message) for message in messages]
+    await log.close()
+    assert driven.kinds()[Kind.NOT_SURE] >= 2 * len(names)  # the script reached the not-sure path
+
+    out, folder = tmp_path / "report.html", tmp_path / "csv"
+    data = await write_report(db_path, out, csv_dir=folder, retention_days=180, k=K)
+    assert len(data.groups) >= 2  # the two shared questions are shown
+
+    writers: dict[str, set[str]] = {}
+    for user, message in said:
+        for word in re.findall(r"[\w@.'-]+", message.lower()):
+            writers.setdefault(word.strip(".'-"), set()).add(user)
+    lonely = {word for word, users in writers.items() if len(users) == 1 and len(word) > 2}
+    shown = [row["pregunta (sin tildes ni mayúsculas)"] for row in read_csv(folder / "sin_respuesta.csv")]
+    html_rows = [row[0] for row in parse(out.read_text(encoding="utf-8")).tables["tabla-sin_respuesta"][1:]]
+    assert shown == html_rows and shown
+    for text in shown:
+        assert not set(text.split()) & lonely, text
+    page = out.read_text(encoding="utf-8").lower() + "".join(p.read_text(encoding="utf-8-sig").lower() for p in folder.iterdir())
+    for name, surname in names:
+        assert not re.search(rf"\b({name}|{surname})\b", page), (name, surname)
+    for _, _, secrets in PROBES:
+        for secret in [s for s in secrets if len(s) >= 5]:  # "555" is also in a chart's numbers
+            assert not re.search(rf"(?<![\w-]){re.escape(secret.lower())}(?![\w-])", page), secret
