@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
-from bot import content_status
+from bot import content_status, logs
 from bot.channels.terminal import run_chat
 from bot.content import Content, load_content
 from bot.conversation import Conversations, MemoryStates
@@ -292,10 +292,5 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.pregunta_log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs request URLs, and Telegram's contain the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    """Every record, whichever library made it, goes through the privacy filter (`bot.logs`)."""
+    logs.setup(settings.pregunta_log_level, libraries=settings.pregunta_log_libraries)

@@ -252,6 +252,7 @@ async def serve(settings: Settings) -> None:
         config = uvicorn.Config(
             create_app(runtime),
             log_level=settings.pregunta_log_level.lower(),
+            log_config=None,  # uvicorn's records go to the root handlers, through bot.logs' filter
             access_log=False,
             timeout_graceful_shutdown=5,
         )
