@@ -22,24 +22,37 @@ from bot.report.similar import QueryGroup, group_queries
 __all__ = [
     "CATEGORIES",
     "CHANNELS",
+    "NAVIGATION",
     "NON_TEXT",
+    "QUESTIONS",
     "Labels",
     "Progress",
     "ReportData",
     "build_report",
     "category",
     "days",
+    "is_question",
 ]
 
 Progress = Callable[[str], None]
 
-# What a turn was, for "answered / not sure / menu share over time".
-CATEGORIES = {
+# What a turn was. Questions are what people asked (written, or a close call answered with
+# choices); navigation is everything else they did: menus, numbers, languages, greetings.
+# Percentages of answered / with choices / not sure are of questions, never of messages.
+QUESTIONS = {
     "answered": "Respondidas",
+    "choices": "Con opciones",
     "not_sure": "Sin respuesta segura",
-    "menu": "Menú",
-    "other": "Otros",
+    "emergency": "Emergencias",
 }
+NAVIGATION = {
+    "chosen": "Temas elegidos del menú",
+    "menu": "Menú y números",
+    "language": "Idioma",
+    "intent": "Saludos, gracias y otras",
+    "other": "Sin texto, vacíos y avisos",
+}
+CATEGORIES = {**QUESTIONS, **NAVIGATION}
 CHANNELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "terminal": "Terminal (pruebas)"}
 _LANGUAGES = {"es": "Español", "quc": "K'iche'", "mam": "Mam", "kek": "Q'eqchi'"}
 NON_TEXT = {
@@ -84,14 +97,21 @@ class ReportData:
 
 
 def category(kind: str, topic: str) -> str:
-    """answered, not_sure, menu or other, for a kind and topic as stored."""
-    if kind == "topic" or (kind == "number" and topic not in ("", "menu")):
-        return "answered"
-    if kind == "not_sure":
-        return "not_sure"
+    """The key in CATEGORIES of a kind and topic as stored."""
+    if kind in ("topic", "choices", "not_sure", "emergency"):
+        return "answered" if kind == "topic" else kind
+    if kind == "number" and topic not in ("", "menu"):
+        return "chosen"
     if kind in ("menu", "number") or (kind == "intent" and topic == "menu"):
         return "menu"
+    if kind in ("language", "intent"):
+        return kind
     return "other"
+
+
+def is_question(key: str) -> bool:
+    """A category of questions (QUESTIONS), not of navigation."""
+    return key in QUESTIONS
 
 
 def days(since: date, until: date) -> list[str]:

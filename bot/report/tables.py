@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from bot import rollup
-from bot.report.data import CATEGORIES, CHANNELS, NON_TEXT, ReportData, category, days
+from bot.report.data import CHANNELS, NAVIGATION, NON_TEXT, QUESTIONS, ReportData, category, days
 
 __all__ = ["Cell", "Row", "Table", "tables"]
 
@@ -74,7 +74,8 @@ def _summary(data: ReportData) -> Table:
     for c in data.counts:
         by_category[category(c.kind, c.topic)] += c.events
     messages = sum(by_category.values())
-    choices = sum(c.events for c in data.counts if c.kind == "language" and c.topic)
+    questions = sum(by_category[key] for key in QUESTIONS)
+    choices = sum(c.choices for c in data.counts if c.kind == "language")
     changes = sum(c.changes for c in data.counts)
     non_text = sum(c.events for c in data.counts if c.kind == "non_text")
     limited_users = sum(u.users for u in data.users if u.kind == "rate_limited")
@@ -85,8 +86,12 @@ def _summary(data: ReportData) -> Table:
         ("Días", len(_per_day(data))),
         ("Mensajes", messages),
         ("Conversaciones (personas distintas por día, sumadas)", _conversations(data)),
+        ("Preguntas", questions),
     ]
-    rows += [(title, by_category[key]) for key, title in CATEGORIES.items()]
+    rows += [(title, by_category[key]) for key, title in QUESTIONS.items()]
+    rows += [(f"% {title.lower()} (de las preguntas)", _share(by_category[key], questions)) for key, title in QUESTIONS.items()]
+    rows.append(("Navegación (menú, números, idioma, saludos, sin texto)", messages - questions))
+    rows += [(title, by_category[key]) for key, title in NAVIGATION.items()]
     rows += [
         ("Elecciones de idioma", choices),
         ("Cambios de idioma", changes),
@@ -100,6 +105,10 @@ def _summary(data: ReportData) -> Table:
         ("Mínimo de personas para mostrar una pregunta (k)", data.k),
     ]
     return Table("resumen", "Resumen", ("indicador", "valor"), tuple(rows))
+
+
+def _share(part: int, whole: int) -> float:
+    return round(100 * part / whole, 1) if whole else 0.0
 
 
 def _per_day_users(data: ReportData) -> Table:
@@ -139,29 +148,31 @@ def _per_day_categories(data: ReportData) -> Table:
         cells[(c.day, category(c.kind, c.topic))] += c.events
     rows: list[Row] = []
     for day in _per_day(data):
-        values = [cells[(day, key)] for key in CATEGORIES]
-        total = sum(values)
-        shares = [round(100 * v / total, 1) if total else 0.0 for v in values[:3]]
-        rows.append((day, total, *values, *shares))
+        asked = [cells[(day, key)] for key in QUESTIONS]
+        questions = sum(asked)
+        navigation = sum(cells[(day, key)] for key in NAVIGATION)
+        shares = [_share(n, questions) for n in asked[:3]]
+        rows.append((day, questions, *asked, *shares, navigation))
     columns = (
-        "día", "mensajes", *CATEGORIES.values(),
-        "% respondidas", "% sin respuesta segura", "% menú",
-    )
+        "día", "preguntas", *QUESTIONS.values(),
+        "% respondidas", "% con opciones", "% sin respuesta segura", "navegación",
+    )  # fmt: skip
     note = (
-        "Respondidas: el bot encontró el tema (por lo escrito o elegido del menú). Sin respuesta segura: "
-        "ofreció opciones y ayuda. Menú: la persona pidió o recibió el menú. Otros: saludos, idioma, "
-        "mensajes sin texto, avisos."
+        "Preguntas: lo que la gente escribió para saber algo. Respondidas: el bot encontró el tema. Con opciones: "
+        "dudó entre temas parecidos y ofreció elegir. Sin respuesta segura: no encontró el tema y ofreció el menú "
+        "y las líneas de ayuda. Emergencias: alguien pidió ayuda urgente; se cuentan, nunca se guarda su texto. "
+        "Los porcentajes son de las preguntas. Navegación: menú, números, idioma, saludos y mensajes sin texto."
     )
-    return Table("respuestas_por_dia", "Respondidas, sin respuesta segura y menú", columns, tuple(rows), note)
+    return Table("respuestas_por_dia", "Preguntas: respondidas, con opciones y sin respuesta segura", columns, tuple(rows), note)
 
 
 def _topics(data: ReportData) -> Table:
     written: dict[tuple[str, str], int] = defaultdict(int)
     chosen: dict[tuple[str, str], int] = defaultdict(int)
     for c in data.counts:
-        if category(c.kind, c.topic) != "answered":
-            continue
-        (written if c.kind == "topic" else chosen)[(c.lang, c.topic)] += c.events
+        kind = category(c.kind, c.topic)
+        if kind in ("answered", "chosen"):
+            (written if kind == "answered" else chosen)[(c.lang, c.topic)] += c.events
     order = {lang: i for i, lang in enumerate(_languages_in(data))}
     keys = sorted(set(written) | set(chosen), key=lambda key: (order.get(key[0], 99), -(written[key] + chosen[key]), key[1]))
     rows = tuple(
@@ -193,7 +204,7 @@ def _languages(data: ReportData) -> Table:
     for c in data.counts:
         messages[c.lang] += c.events
         if c.kind == "language" and c.topic:
-            choices[c.topic] += c.events
+            choices[c.topic] += c.choices
             changes[c.topic] += c.changes
     people: dict[str, int] = defaultdict(int)
     for u in data.users:
@@ -204,17 +215,24 @@ def _languages(data: ReportData) -> Table:
         (data.labels.language(lang), lang, messages[lang], people[lang], choices[lang], changes[lang]) for lang in languages
     )
     columns = ("idioma", "código", "mensajes", "conversaciones", "elecciones", "cambios hacia este idioma")
-    note = "Un cambio es una elección de idioma de alguien que antes, ese mismo mes, había elegido otro."
+    note = (
+        "Una elección cuenta también cuando la persona había hecho una pregunta antes de elegir y el bot la "
+        "respondió en ese momento. Un cambio es una elección de alguien que antes, ese mismo mes, había elegido otro."
+    )
     return Table("idiomas", "Idiomas elegidos y cambios", columns, rows, note)
 
 
 def _channels(data: ReportData) -> Table:
     messages: dict[str, int] = defaultdict(int)
+    questions: dict[str, int] = defaultdict(int)
     answered: dict[str, int] = defaultdict(int)
     notices: dict[str, int] = defaultdict(int)
     for c in data.counts:
         messages[c.channel] += c.events
-        if category(c.kind, c.topic) == "answered":
+        kind = category(c.kind, c.topic)
+        if kind in QUESTIONS:
+            questions[c.channel] += c.events
+        if kind == "answered":
             answered[c.channel] += c.events
         if c.kind == "rate_limited":
             notices[c.channel] += c.events
@@ -226,9 +244,12 @@ def _channels(data: ReportData) -> Table:
         elif u.kind == "rate_limited":
             limited[u.channel] += u.users
     rows = tuple(
-        (_channel_name(ch), messages[ch], people[ch], answered[ch], limited[ch], notices[ch]) for ch in _channels_in(data)
+        (_channel_name(ch), messages[ch], people[ch], questions[ch], answered[ch], limited[ch], notices[ch])
+        for ch in _channels_in(data)
     )
-    columns = ("canal", "mensajes", "conversaciones", "respondidas", "personas frenadas", "avisos «más despacio»")
+    columns = (
+        "canal", "mensajes", "conversaciones", "preguntas", "respondidas", "personas frenadas", "avisos «más despacio»",
+    )  # fmt: skip
     note = "Personas frenadas: mandaron muchos mensajes seguidos y recibieron un aviso (contadas una vez por día)."
     return Table("canales", "Canales", columns, rows, note)
 

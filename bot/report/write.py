@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from bot.db import open_db
+from bot.errors import PreguntaError
 from bot.report.data import Labels, Progress, ReportData, build_report
 from bot.report.html import render
 from bot.report.tables import Table, tables
@@ -44,15 +45,18 @@ async def write_report(
     labels: Labels = Labels(),
     progress: Progress | None = None,
 ) -> ReportData:
-    """Build the report from the database at `db_path` (a missing file is an empty database) and write it."""
-    db = await open_db(db_path) if db_path.exists() else None
+    """Build the report from the database at `db_path` and write it; a missing file is an error, not an empty report."""
+    if not db_path.is_file():
+        raise PreguntaError(
+            f"la base de datos {db_path} no existe: revisá PREGUNTA_DB (el bot la crea al recibir el primer mensaje)"
+        )
+    db = await open_db(db_path)
     try:
         data = await build_report(
             db, since=since, until=until, retention_days=retention_days, k=k, labels=labels, progress=progress
         )
     finally:
-        if db is not None:
-            await db.close()
+        await db.close()
     found = tables(data)
     if progress:
         progress("escribiendo el informe…")

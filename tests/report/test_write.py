@@ -22,9 +22,10 @@ import pytest
 
 from bot.conversation import Conversations, FloodGuard, MemoryStates, Turn
 from bot.db import GUATEMALA, open_db
+from bot.errors import PreguntaError
 from bot.matcher import Matcher
 from bot.replies import Incoming, Kind, Reply
-from bot.report.data import Labels, build_report, category
+from bot.report.data import QUESTIONS, Labels, build_report, category
 from bot.report.tables import tables
 from bot.report.write import write_report
 from bot.rollup import purge
@@ -147,14 +148,21 @@ async def test_report_numbers_match_the_turns_driven(fixture_matcher: Matcher, l
     per_channel = Counter(channel for channel, _, _ in driven.turns)
     per_lang = Counter(reply.lang for _, _, reply in driven.turns)
     per_category = Counter(category(reply.kind.value, reply.topic or "") for _, _, reply in driven.turns)
-    topics = Counter(reply.topic for _, _, reply in driven.turns if category(reply.kind.value, reply.topic or "") == "answered")
+    topics = Counter(
+        reply.topic for _, _, reply in driven.turns if category(reply.kind.value, reply.topic or "") in ("answered", "chosen")
+    )
+    questions = sum(per_category[key] for key in QUESTIONS)
 
     summary = {row["indicador"]: row["valor"] for row in read_csv(folder / "resumen.csv")}
     assert int(summary["Mensajes"]) == messages
     assert int(summary["Conversaciones (personas distintas por día, sumadas)"]) == people == 9
+    assert int(summary["Preguntas"]) == questions == per_category["answered"] + 7
     assert int(summary["Respondidas"]) == per_category["answered"]
     assert int(summary["Sin respuesta segura"]) == per_category["not_sure"] == 7
-    assert int(summary["Menú"]) == per_category["menu"]
+    assert float(summary["% sin respuesta segura (de las preguntas)"]) == round(100 * 7 / questions, 1)
+    assert int(summary["Menú y números"]) == per_category["menu"]
+    assert int(summary["Temas elegidos del menú"]) == per_category["chosen"]
+    assert int(summary["Navegación (menú, números, idioma, saludos, sin texto)"]) == messages - questions
     assert int(summary["Mensajes que no eran texto"]) == 2
     assert int(summary["Personas frenadas por mandar demasiados mensajes (por día)"]) == 1
     assert int(summary["Elecciones de idioma"]) == 10  # nine people chose, one of them twice
@@ -186,7 +194,8 @@ async def test_report_numbers_match_the_turns_driven(fixture_matcher: Matcher, l
     non_text = {row["código"]: int(row["mensajes"]) for row in read_csv(folder / "no_texto.csv")}
     assert non_text == {"voice": 1, "photo": 1}
     per_day = read_csv(folder / "respuestas_por_dia.csv")[0]
-    assert float(per_day["% sin respuesta segura"]) == round(100 * 7 / messages, 1)
+    assert float(per_day["% sin respuesta segura"]) == round(100 * 7 / questions, 1)  # of questions, not messages
+    assert int(per_day["preguntas"]) + int(per_day["navegación"]) == messages
 
     # the HTML shows the same tables
     html = out.read_text(encoding="utf-8")
@@ -210,7 +219,7 @@ async def test_report_is_self_contained(fixture_matcher: Matcher, log: UsageLog,
     assert html.startswith("<!doctype html>") and '<html lang="es">' in html
     assert page.tags["script"] == 0 and page.tags["link"] == 0 and page.tags["img"] == 0 and page.tags["iframe"] == 0
     assert "http://" not in html and "https://" not in html and "@import" not in html and "url(" not in html
-    assert page.tags["svg"] >= 5
+    assert page.tags["svg"] >= 2  # one day: the per-day charts are tables (see below), topics and languages are charts
     for start in [i for i in range(len(html)) if html.startswith("<svg", i)]:  # each chart is well-formed XML
         ElementTree.fromstring(html[start : html.index("</svg>", start) + 6])
     assert "5025550000" not in html and "50255599999" not in html
@@ -279,12 +288,14 @@ async def test_purged_days_still_count(db_path: Path, log: UsageLog) -> None:
 
 async def test_empty_database_says_so(db_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "vacio.html"
-    data = await write_report(db_path, out, csv_dir=tmp_path / "csv", retention_days=180, k=K)
-    assert data.empty and not db_path.exists()  # a report never creates the database
-    html = out.read_text(encoding="utf-8")
-    assert "No hay datos" in html and 'id="vacio"' in html and "Cómo leer este informe" in html
+    with pytest.raises(PreguntaError, match="no existe"):
+        await write_report(db_path, out, csv_dir=tmp_path / "csv", retention_days=180, k=K)
+    assert not db_path.exists() and not out.exists()  # a report never creates the database
     db = await open_db(db_path)  # created, but no event yet
     await db.close()
+    data = await write_report(db_path, out, retention_days=180, k=K)
+    html = out.read_text(encoding="utf-8")
+    assert data.empty and "No hay datos" in html and 'id="vacio"' in html and "Cómo leer este informe" in html
     data = await write_report(db_path, out, since=date(2026, 1, 1), until=date(2026, 1, 31), retention_days=180, k=K)
     assert data.empty and "No hay datos" in out.read_text(encoding="utf-8")
     assert "1 de enero de 2026" in out.read_text(encoding="utf-8")
@@ -344,10 +355,10 @@ async def test_report_and_purge_commands(db_path: Path, log: UsageLog, tmp_path:
 def test_report_command_on_a_missing_database(tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     done = run("report", "--out", str(out), db=tmp_path / "nada" / "pregunta.sqlite3")
-    assert done.returncode == 0, done.stderr
-    assert "no hay mensajes registrados" in done.stderr and "Traceback" not in done.stderr
-    assert "No hay datos" in out.read_text(encoding="utf-8")
-    assert not (tmp_path / "nada").exists()
+    assert done.returncode == 1, done.stderr
+    assert "pregunta: la base de datos" in done.stderr and "no existe" in done.stderr
+    assert "Traceback" not in done.stderr and "no hay mensajes" not in done.stderr
+    assert not out.exists() and not (tmp_path / "nada").exists()
     done = run("purge", db=tmp_path / "nada" / "pregunta.sqlite3")
     assert done.returncode == 0 and "nada que purgar" in done.stdout
 
