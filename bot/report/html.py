@@ -150,7 +150,8 @@ def _how_to_read(data: ReportData) -> str:
 def _activity(data: ReportData, people: Table, messages: Table) -> str:
     labels, buckets = _buckets(data)
     if len(labels) < 2:  # one column per chart says nothing a table does not
-        return _section("actividad", "Conversaciones y mensajes", _table(people) + _table(messages))
+        body = "".join(f"<h3>{escape(t.title)}</h3>{_note(t)}{_table(t)}" for t in (people, messages))
+        return _section("actividad", "Conversaciones y mensajes", body)
     conv = _bucketed(people, buckets, len(labels))
     msgs = _bucketed(messages, buckets, len(labels))
     unit = _unit(data)
