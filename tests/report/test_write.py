@@ -426,3 +426,24 @@ async def test_a_k5_report_never_shows_a_word_only_one_person_wrote(
     for _, _, secrets in PROBES:
         for secret in [s for s in secrets if len(s) >= 5]:  # "555" is also in a chart's numbers
             assert not re.search(rf"(?<![\w-]){re.escape(secret.lower())}(?![\w-])", page), secret
+
+
+def test_the_report_modules_only_point_downwards() -> None:
+    """Issue 14.3: the module that writes files imports the renderer, never the other way round."""
+    import ast
+
+    order = ["similar", "charts", "data", "tables", "html", "write"]  # each may import only those before it
+    for position, name in enumerate(order):
+        tree = ast.parse((ROOT / "bot" / "report" / f"{name}.py").read_text(encoding="utf-8"))
+        imported = {
+            node.module.removeprefix("bot.report.")
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bot.report.")
+        } | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "bot.report"
+            for alias in node.names
+        }
+        assert imported <= set(order[:position]), (name, imported)
+    assert not (ROOT / "bot" / "reports.py").exists() and not (ROOT / "bot" / "report_html.py").exists()
