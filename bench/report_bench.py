@@ -110,13 +110,14 @@ def generate(path: Path, events: int, days: int, seed: int = 5) -> None:
             topic = "menu" if kind == "menu" else rng.choice(["saludo", "gracias", "despedida", "ayuda-humana"])
         local = datetime.fromtimestamp(at, GUATEMALA)
         user = f"{local:%Y%m}-{rng.randrange(20_000):05d}-{channel}"
-        batch.append((at, local.date().isoformat(), channel, lang, kind, topic, score, round(rng.uniform(1, 30), 1), user, query))
+        chose = topic if kind == "language" else None  # what UsageLog writes for a language menu's answer
+        batch.append((at, local.date().isoformat(), channel, lang, kind, topic, score, round(rng.uniform(1, 30), 1), user, query, chose))
         if len(batch) >= 50_000:
-            db.executemany("INSERT INTO events (at, day, channel, lang, kind, topic, score, latency_ms, user_key, query) VALUES (?,?,?,?,?,?,?,?,?,?)", batch)
+            db.executemany("INSERT INTO events (at, day, channel, lang, kind, topic, score, latency_ms, user_key, query, chose_lang) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch)
             db.commit()
             batch.clear()
     if batch:
-        db.executemany("INSERT INTO events (at, day, channel, lang, kind, topic, score, latency_ms, user_key, query) VALUES (?,?,?,?,?,?,?,?,?,?)", batch)
+        db.executemany("INSERT INTO events (at, day, channel, lang, kind, topic, score, latency_ms, user_key, query, chose_lang) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch)
         db.commit()
     db.close()
 

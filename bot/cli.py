@@ -16,16 +16,18 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
-from bot import content_status
+from bot import content_status, logs
 from bot.channels.terminal import run_chat
 from bot.content import Content, load_content
 from bot.conversation import Conversations, MemoryStates
 from bot.db import open_db
 from bot.errors import ContentError, PreguntaError, SettingsError
 from bot.matcher import Matcher
-from bot.reports import Labels, write_report
+from bot.privacy import pseudonym_key
+from bot.report.data import Labels
+from bot.report.write import write_report
 from bot.rollup import PurgeResult, purge
-from bot.server import pseudonym_key, serve
+from bot.server import serve
 from bot.settings import Settings, load_settings
 from bot.usage import UsageLog
 
@@ -290,10 +292,5 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.pregunta_log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs request URLs, and Telegram's contain the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    """Every record, whichever library made it, goes through the privacy filter (`bot.logs`)."""
+    logs.setup(settings.pregunta_log_level, libraries=settings.pregunta_log_libraries)

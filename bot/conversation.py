@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.db import GUATEMALA
-from bot.dialogue import State, respond, slow_down
+from bot.dialogue import State, Step, respond, slow_down
 from bot.matcher import Matcher
 from bot.metrics import Metrics
 from bot.privacy import pseudonym
@@ -67,6 +67,7 @@ class Turn:
     latency_ms: float
     user_key: str  # monthly pseudonym
     query: str | None  # the text of a not-sure turn, scrubbed by the log before storage
+    chose_lang: str | None = None  # a language chosen in this turn (also when it answered a pending question)
 
 
 class UsageSink(Protocol):
@@ -143,7 +144,7 @@ class Conversations:
         self._locks[state_key] = (lock, waiting + 1)
         try:
             async with lock:
-                reply = await self._turn(state_key, incoming)
+                reply, chose_lang = await self._turn(state_key, incoming)
         finally:
             lock, waiting = self._locks[state_key]
             if waiting == 1:
@@ -155,23 +156,23 @@ class Conversations:
             if reply.kind is Kind.NOT_SURE:
                 self.metrics.not_sure.inc()
             self.metrics.latency.labels(channel).observe(time.perf_counter() - started)
-            self._record(channel, str(user_id), reply, started)
+            self._record(channel, str(user_id), reply, started, chose_lang)
         return reply
 
-    async def _turn(self, state_key: str, incoming: Incoming) -> Reply | None:
+    async def _turn(self, state_key: str, incoming: Incoming) -> tuple[Reply | None, str | None]:
         matcher = self.matcher
         state = await self.states.get(state_key) or State()
         verdict = self.flood.check(state_key, time.monotonic())
         if verdict == "drop":
-            return None
+            return None, None
         if verdict == "warn":
-            return slow_down(state, matcher.content)
+            return slow_down(state, matcher.content), None
         new_state, reply = respond(state, incoming, matcher)
         if new_state != state:
             await self.states.put(state_key, new_state)
-        return reply
+        return reply, _chosen_language(state, new_state, reply)
 
-    def _record(self, channel: str, user_id: str, reply: Reply, started: float) -> None:
+    def _record(self, channel: str, user_id: str, reply: Reply, started: float, chose_lang: str | None = None) -> None:
         if self.usage is None:
             return
         now = datetime.now(GUATEMALA)  # the report's days and months are Guatemala's
@@ -185,8 +186,18 @@ class Conversations:
             latency_ms=(time.perf_counter() - started) * 1000,
             user_key=pseudonym(self._key, "usage", now.strftime("%Y-%m"), channel, user_id),
             query=reply.query if reply.kind is Kind.NOT_SURE else None,
+            chose_lang=chose_lang,
         )
         try:
             self.usage.record(turn)
         except Exception:  # the log must never break a reply
             log.exception("usage log refused a turn")
+
+
+def _chosen_language(before: State, after: State, reply: Reply) -> str | None:
+    """The language chosen in this turn, also when the reply answers the question asked before the choice."""
+    if reply.kind is Kind.LANGUAGE:
+        return reply.topic or None  # the language menu itself has no topic
+    if before.pending is not None and after.pending is None and after.step is Step.READY:
+        return after.lang
+    return None

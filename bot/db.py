@@ -103,6 +103,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (day, channel, lang, kind)
         ) WITHOUT ROWID""",
     ),
+    # 4: a language chosen in the same turn as a pending question is answered counts as a choice
+    (
+        "ALTER TABLE events ADD COLUMN chose_lang TEXT",  # the language chosen in this turn, else NULL
+        "UPDATE events SET chose_lang = topic WHERE kind = 'language' AND topic IS NOT NULL",
+        "ALTER TABLE daily ADD COLUMN choices INTEGER NOT NULL DEFAULT 0",
+        "UPDATE daily SET choices = events WHERE kind = 'language' AND topic != ''",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 

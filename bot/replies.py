@@ -20,8 +20,8 @@ class Kind(StrEnum):
     TOPIC = "topic"
     INTENT = "intent"
     NOT_SURE = "not_sure"
-    CHOICES = "choices"  # not answered: topics within reach offered as choices
-    EMERGENCY = "emergency"  # the emergency lines, before anything else
+    CHOICES = "choices"  # a close call: the bot offered the likely topics to choose from
+    EMERGENCY = "emergency"  # someone in danger: the emergency lines, never the text kept
     MENU = "menu"
     NUMBER = "number"
     LANGUAGE = "language"

@@ -1,7 +1,8 @@
 """Daily counts: what a purge keeps forever, and what a report reads for any period.
 
 A purge rolls the raw events older than the retention into `daily` (events by day,
-channel, language, kind and topic, with how many language choices were changes) and
+channel, language, kind and topic; language choices, and how many were changes, under
+kind 'language' with the chosen language as topic) and
 `daily_users` (distinct users by day and channel: in all, per language, and among the
 rate-limited), then deletes them. Reports read the same aggregates from the raw events of
 recent days and from the rollups of purged days, so a period spanning both adds up.
@@ -30,12 +31,14 @@ _FIRST = "0000-01-01"
 
 # Language choices, each flagged when the same user had chosen another language before
 # (within a month: the user key changes with the month). The window runs over every
-# choice, so a choice made just before a period still counts as the one before.
+# choice, so a choice made just before a period still counts as the one before. A
+# choice is any turn with `chose_lang`: the language menu's answer, or a pending
+# question answered right after the choice.
 _CHANGES = """
 SELECT day, channel, lang, 'language' AS kind, topic, COUNT(*) AS n FROM (
-    SELECT day, channel, lang, topic,
-           LAG(topic) OVER (PARTITION BY user_key ORDER BY at, id) AS before
-    FROM events WHERE kind = 'language' AND topic IS NOT NULL
+    SELECT day, channel, lang, chose_lang AS topic,
+           LAG(chose_lang) OVER (PARTITION BY user_key ORDER BY at, id) AS before
+    FROM events WHERE chose_lang IS NOT NULL
 ) WHERE day BETWEEN ? AND ? AND before IS NOT NULL AND before != topic
 GROUP BY day, channel, lang, topic
 """
@@ -44,12 +47,16 @@ GROUP BY day, channel, lang, topic
 # raw window will no longer see the earlier choice.
 _BOUNDARY_CHANGES = """
 SELECT day, channel, lang, 'language' AS kind, topic, COUNT(*) AS n FROM (
-    SELECT day, channel, lang, topic,
-           LAG(topic) OVER (PARTITION BY user_key ORDER BY at, id) AS before,
+    SELECT day, channel, lang, chose_lang AS topic,
+           LAG(chose_lang) OVER (PARTITION BY user_key ORDER BY at, id) AS before,
            LAG(day) OVER (PARTITION BY user_key ORDER BY at, id) AS before_day
-    FROM events WHERE kind = 'language' AND topic IS NOT NULL
+    FROM events WHERE chose_lang IS NOT NULL
 ) WHERE day >= ?1 AND before_day < ?1 AND before IS NOT NULL AND before != topic
 GROUP BY day, channel, lang, topic
+"""
+_CHOICES = """
+SELECT day, channel, lang, 'language' AS kind, chose_lang AS topic, COUNT(*) AS n FROM events
+WHERE chose_lang IS NOT NULL AND day BETWEEN ? AND ? GROUP BY day, channel, lang, chose_lang
 """
 _COUNTS = """
 SELECT day, channel, lang, kind, COALESCE(topic, ''), COUNT(*) FROM events
@@ -78,6 +85,7 @@ class Count:
     topic: str
     events: int
     changes: int = 0  # language choices that changed the language (kind 'language' only)
+    choices: int = 0  # languages chosen (kind 'language', topic the language), with or without an event of that kind
 
 
 @dataclass(frozen=True)
@@ -103,16 +111,20 @@ class PurgeResult:
 async def counts(db: aiosqlite.Connection, since: date, until: date) -> list[Count]:
     """Events per day, channel, language, kind and topic: raw events and rollups added up."""
     bounds_ = (since.isoformat(), until.isoformat())
-    total: dict[tuple[str, str, str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    total: dict[tuple[str, str, str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for row in await db.execute_fetchall(_COUNTS, bounds_):
         total[row[:5]][0] += row[5]
     for row in await db.execute_fetchall(_CHANGES, bounds_):
         total[row[:5]][1] += row[5]
-    sql = "SELECT day, channel, lang, kind, topic, events, changes FROM daily WHERE day BETWEEN ? AND ?"
+    for row in await db.execute_fetchall(_CHOICES, bounds_):
+        total[row[:5]][2] += row[5]
+    sql = "SELECT day, channel, lang, kind, topic, events, changes, choices FROM daily WHERE day BETWEEN ? AND ?"
     for row in await db.execute_fetchall(sql, bounds_):
-        total[row[:5]][0] += row[5]
-        total[row[:5]][1] += row[6]
-    return [Count(*key, events, changes) for key, (events, changes) in sorted(total.items())]
+        cell = total[row[:5]]
+        cell[0] += row[5]
+        cell[1] += row[6]
+        cell[2] += row[7]
+    return [Count(*key, *values) for key, values in sorted(total.items())]
 
 
 async def users(db: aiosqlite.Connection, since: date, until: date) -> list[Users]:
@@ -178,6 +190,12 @@ async def purge(
                 f"""INSERT INTO daily (day, channel, lang, kind, topic, events)
                 SELECT * FROM ({_COUNTS}) WHERE true
                 ON CONFLICT (day, channel, lang, kind, topic) DO UPDATE SET events = events + excluded.events""",
+                span,
+            )
+            await db.execute(
+                f"""INSERT INTO daily (day, channel, lang, kind, topic, events, choices)
+                SELECT day, channel, lang, kind, topic, 0, n FROM ({_CHOICES}) WHERE true
+                ON CONFLICT (day, channel, lang, kind, topic) DO UPDATE SET choices = choices + excluded.choices""",
                 span,
             )
             await db.execute(

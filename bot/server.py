@@ -33,7 +33,7 @@ from bot.db import SqliteStates, open_db, remember_message
 from bot.errors import ContentError, SettingsError
 from bot.matcher import Matcher
 from bot.metrics import Metrics
-from bot.privacy import load_or_create_key
+from bot.privacy import pseudonym_key
 from bot.settings import Settings
 from bot.usage import UsageLog
 
@@ -206,13 +206,6 @@ def _channels(
     return channels
 
 
-def pseudonym_key(settings: Settings) -> bytes:
-    """PREGUNTA_PSEUDONYM_KEY, or a key made once and kept beside the database (mode 0600)."""
-    if settings.pregunta_pseudonym_key is not None:
-        return settings.pregunta_pseudonym_key.get_secret_value().encode()
-    return load_or_create_key(settings.pregunta_db.parent / "pseudonym.key")
-
-
 def create_app(runtime: Runtime) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -259,6 +252,7 @@ async def serve(settings: Settings) -> None:
         config = uvicorn.Config(
             create_app(runtime),
             log_level=settings.pregunta_log_level.lower(),
+            log_config=None,  # uvicorn's records go to the root handlers, through bot.logs' filter
             access_log=False,
             timeout_graceful_shutdown=5,
         )

@@ -18,6 +18,7 @@ from bot.errors import SettingsError
 __all__ = ["Settings", "load_settings"]
 
 _ROOT = Path(__file__).resolve().parent.parent
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -31,7 +32,8 @@ class Settings(BaseSettings):
     pregunta_retention_days: int = Field(default=180, ge=1)
     pregunta_serve_drafts: Annotated[list[str], NoDecode] = []  # language codes whose draft translations are served
     pregunta_report_k: int = Field(default=5, ge=1)
-    pregunta_log_level: str = "INFO"
+    pregunta_log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)
+    pregunta_log_libraries: bool = False  # library loggers below WARNING: they print ids and texts
 
     # the web server shared by the webhooks
     pregunta_host: str = "127.0.0.1"
@@ -62,6 +64,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [code.strip() for code in value.split(",") if code.strip()]
         return value
+
+    @field_validator("pregunta_log_level", mode="before")
+    @classmethod
+    def _known_level(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().upper() in _LEVELS:
+            return value.strip().upper()
+        raise ValueError(f"{str(value)[:20]!r} is not a log level; use one of {', '.join(_LEVELS)}")
 
     @property
     def telegram_enabled(self) -> bool:

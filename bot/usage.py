@@ -30,8 +30,8 @@ __all__ = ["Event", "UsageCounters", "UsageLog", "event_of"]
 log = logging.getLogger(__name__)
 
 _INSERT = (
-    "INSERT INTO events (at, day, channel, lang, kind, topic, score, latency_ms, user_key, query) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO events (at, day, channel, lang, kind, topic, score, latency_ms, user_key, query, chose_lang) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _DAY_SECONDS = 24 * 3600
 
@@ -50,11 +50,13 @@ class Event:
     latency_ms: float
     user_key: str
     query: str | None
+    chose_lang: str | None = None  # the language chosen in this turn, whatever its kind
 
 
 def event_of(turn: Turn) -> Event:
-    """The row for a turn: the query kept (scrubbed) for not-sure turns only."""
+    """The row for a turn: the query kept (scrubbed) for not-sure turns only, never for an emergency."""
     query = scrub(turn.query) if turn.kind is Kind.NOT_SURE and turn.query else None
+    chose = turn.chose_lang or (turn.topic if turn.kind is Kind.LANGUAGE and turn.topic else None)
     return Event(
         at=float(round(turn.at)),
         day=local_day(turn.at),
@@ -66,6 +68,7 @@ def event_of(turn: Turn) -> Event:
         latency_ms=round(turn.latency_ms, 1),
         user_key=turn.user_key,
         query=query or None,
+        chose_lang=chose,
     )
 
 

@@ -87,6 +87,22 @@ def test_bad_setting_is_one_line_and_exit_2() -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("where", ["file", "setting"])
+def test_a_short_pseudonym_key_stops_the_start_in_one_line(where: str, tmp_path: Path) -> None:
+    db = tmp_path / "data" / "pregunta.sqlite3"
+    env = {"PREGUNTA_DB": str(db)}
+    if where == "file":  # what a full disk at first start used to leave behind
+        db.parent.mkdir()
+        (db.parent / "pseudonym.key").write_bytes(b"")
+    else:
+        env["PREGUNTA_PSEUDONYM_KEY"] = "too-short"
+    done = run("chat", "--lang", "es", stdin="hola\n", env=env)
+    assert done.returncode == 2, done.stdout
+    assert len(done.stderr.strip().splitlines()) == 1 and "at least 32" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert not db.exists()  # nothing was logged under a guessable pseudonym
+
+
 def test_every_command_has_help() -> None:
     from bot.cli import _parser
 

@@ -9,6 +9,7 @@ import pytest
 
 from bot.content import INTENTS, Content, load_content
 from bot.errors import ContentError
+from bot.normalize import words
 
 BRIEF_TOPICS = {
     "campana-preguntar-apuntar-verificar", "ofertas-trabajo-extranjero", "trabajo-temporal-programas",
@@ -42,6 +43,27 @@ def test_bundled_answers_use_only_the_briefs_phone_lines(content: Content) -> No
     for topic in content.spanish.topics.values():
         for number in re.findall(r"📞\s*([\d-]+)", topic.answer or ""):
             assert number in allowed, (topic.id, number)
+
+
+def test_no_example_belongs_to_two_entries(content: Content) -> None:
+    # The learned part of the matcher trains on examples: the same message (as the
+    # matcher reads it) under two topics, or under a topic and "emergency" or "out of
+    # scope", would teach it two answers for one question. A Mayan language is matched
+    # with the Spanish content too, so each is checked together with Spanish.
+    for code, pack in content.languages.items():
+        entries = []
+        for each in [content.spanish] if pack is content.spanish else [content.spanish, pack]:
+            entries += [(topic.id, topic.examples) for topic in each.topics.values()]
+            entries.append(("emergencia", each.emergency.examples if each.emergency else []))
+            entries.append(("fuera de tema", list(each.out_of_scope)))
+        owner: dict[str, str] = {}
+        clashes = []
+        for entry, texts in entries:
+            for text in texts:
+                key = " ".join(words(text))
+                if owner.setdefault(key, entry) != entry:
+                    clashes.append((text, owner[key], entry))
+        assert not clashes, (code, clashes)
 
 
 def _problems(root: Path) -> list[str]:

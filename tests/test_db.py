@@ -94,6 +94,24 @@ async def test_version_1_file_is_upgraded_in_place_keeping_every_row(db_path: Pa
         await db.close()
 
 
+async def test_language_choices_of_an_old_file_are_kept_as_choices(db_path: Path) -> None:
+    """Version 4 marks the language chosen in a turn; older rows of the language menu become choices."""
+    make_version_1(db_path)
+    with sqlite3.connect(db_path) as raw:
+        raw.execute("INSERT INTO events VALUES (4, 1767376900.0, '2026-01-02', 'telegram', 'mam', 'language', 'mam', NULL, 1.0, 'bbbb', NULL)")
+        raw.execute("INSERT INTO events VALUES (5, 1767376950.0, '2026-01-02', 'telegram', 'mam', 'language', NULL, NULL, 1.0, 'cccc', NULL)")
+        raw.execute("INSERT INTO daily VALUES ('2025-06-01', 'whatsapp', 'quc', 'language', 'quc', 7)")
+    raw.close()
+    db = await open_db(db_path)
+    try:
+        chosen = await db.execute_fetchall("SELECT id, chose_lang FROM events ORDER BY id")
+        assert [tuple(r) for r in chosen] == [(1, None), (2, None), (3, None), (4, "mam"), (5, None)]
+        daily = await db.execute_fetchall("SELECT kind, events, choices FROM daily ORDER BY kind")
+        assert [tuple(r) for r in daily] == [("language", 7, 7), ("topic", 42, 0)]
+    finally:
+        await db.close()
+
+
 async def test_newer_schema_is_refused_and_left_alone(db_path: Path) -> None:
     make_version_1(db_path)
     with sqlite3.connect(db_path) as raw:

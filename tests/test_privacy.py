@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.privacy import MAX_KEPT, load_or_create_key, mentions_personal_data, pseudonym, scrub
+from bot.errors import SettingsError
+from bot.privacy import MAX_KEPT, MIN_KEY_BYTES, load_or_create_key, mentions_personal_data, pseudonym, pseudonym_key, scrub
+from bot.settings import Settings
 
 SCRUB_TABLE = [
     # dates (a birth date helps identify someone)
@@ -141,3 +146,69 @@ def test_key_file_is_made_once_with_mode_0600(tmp_path: Path) -> None:
     assert len(key) == 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_or_create_key(path) == key
+
+
+def settings_for(tmp_path: Path, **values: object) -> Settings:
+    return Settings(_env_file=None, pregunta_db=tmp_path / "data" / "pregunta.sqlite3", **values)  # type: ignore[call-arg, arg-type]
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["", "\n", "00" * (MIN_KEY_BYTES - 1), "not hex at all", "ab" * MIN_KEY_BYTES + "z"],
+    ids=["empty", "blank-line", "short", "garbage", "odd-character"],
+)
+def test_a_short_or_broken_key_file_is_refused(tmp_path: Path, written: str) -> None:
+    path = tmp_path / "data" / "pseudonym.key"
+    path.parent.mkdir()
+    path.write_text(written)
+    with pytest.raises(SettingsError, match="pseudonym key .* at least 32"):
+        load_or_create_key(path)
+    with pytest.raises(SettingsError):
+        pseudonym_key(settings_for(tmp_path))
+    assert path.read_text() == written  # refused, never replaced: a backup may still hold the real key
+
+
+@pytest.mark.parametrize("value", ["", "short-key", "k" * (MIN_KEY_BYTES - 1)], ids=["empty", "short", "one-byte-short"])
+def test_a_short_key_setting_is_refused(tmp_path: Path, value: str) -> None:
+    settings = settings_for(tmp_path, pregunta_pseudonym_key=value or " ")
+    with pytest.raises(SettingsError, match=f"PREGUNTA_PSEUDONYM_KEY is \\d+ bytes long; it must be at least {MIN_KEY_BYTES}"):
+        pseudonym_key(settings)
+
+
+def test_a_long_enough_key_setting_is_used_as_is(tmp_path: Path) -> None:
+    assert pseudonym_key(settings_for(tmp_path, pregunta_pseudonym_key="k" * MIN_KEY_BYTES)) == b"k" * MIN_KEY_BYTES
+    assert not (tmp_path / "data").exists()  # no key file made when the setting is there
+
+
+def test_a_full_disk_at_first_start_leaves_no_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bug of issue 15.3: a full disk left a 0-byte key, and the next start used it."""
+    path = tmp_path / "data" / "pseudonym.key"
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fsync", disk_full)
+        with pytest.raises(SettingsError, match="cannot write the pseudonym key .*No space left"):
+            pseudonym_key(settings_for(tmp_path))
+    assert list(path.parent.iterdir()) == []  # neither the key nor its temporary file
+    key = pseudonym_key(settings_for(tmp_path))  # the disk has room again: a whole key
+    assert len(key) == MIN_KEY_BYTES and load_or_create_key(path) == key
+
+
+def test_processes_starting_together_share_one_key(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "pseudonym.key"
+    keys: list[bytes] = []
+    start = threading.Barrier(8)
+
+    def first_start() -> None:
+        start.wait()
+        keys.append(load_or_create_key(path))
+
+    threads = [threading.Thread(target=first_start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(keys) == 8 and len(set(keys)) == 1 and load_or_create_key(path) == keys[0]
+    assert [p.name for p in path.parent.iterdir()] == ["pseudonym.key"]

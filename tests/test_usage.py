@@ -279,6 +279,19 @@ def test_terminal_chat_logs_every_turn_and_flushes_at_eof(tmp_path: Path) -> Non
     assert scan(path.parent, PERSONAL) == []
 
 
+def test_each_terminal_chat_is_a_person_of_its_own(tmp_path: Path) -> None:
+    """Every `pregunta chat` used to be the same person ("terminal"): two test sessions counted as one."""
+    path = tmp_path / "data" / "pregunta.sqlite3"
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "chat", "--content", str(FIXTURE_CONTENT), "--lang", "es"],
+            input="receta de pepian\n", capture_output=True, text=True, timeout=60, cwd=ROOT,
+            env={**os.environ, "PREGUNTA_DB": str(path)},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert rows(path, "SELECT COUNT(*), COUNT(DISTINCT user_key) FROM events") == [(4, 2)]
+
+
 @pytest.mark.parametrize("busy", [0.0, 0.05], ids=["fail-fast", "short-wait"])
 async def test_record_is_cheap_while_the_writer_is_stuck(make_log: Callable[..., UsageLog], db_path: Path, busy: float) -> None:
     log = make_log(db_path, busy_timeout=busy, queue_size=1_000)

@@ -405,7 +405,9 @@ class TelegramChannel:
             return ChannelError(f"flood control, retry after {seconds:g} s (429)", retryable=True, retry_after=seconds)
         if isinstance(exc, Forbidden):
             return ChannelError(f"the user blocked the bot or it cannot write to this chat: {message}")
-        if isinstance(exc, (BadRequest, InvalidToken, ChatMigrated, Conflict)):
+        if isinstance(exc, ChatMigrated):  # its text carries the new chat id: never logged
+            return ChannelError("refused: the group became a supergroup with a new chat id")
+        if isinstance(exc, (BadRequest, InvalidToken, Conflict)):
             return ChannelError(f"refused: {message}")
         if isinstance(exc, (TimedOut, NetworkError)):  # includes 5xx, connection errors
             return ChannelError(f"network or server error: {message}", retryable=True)

@@ -1,11 +1,13 @@
 """The terminal chat: the same dialogue as the apps, for staff previewing content.
 
 Reads stdin line by line until EOF, so it can be piped; options are printed by number.
+Each run is a person of its own (a random id), so the report counts test sessions apart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from typing import TextIO
 
 from bot.channels.base import as_text
@@ -14,14 +16,15 @@ from bot.replies import Incoming
 
 __all__ = ["run_chat"]
 
-USER = "terminal"
 
-
-async def run_chat(conversations: Conversations, stdin: TextIO, stdout: TextIO, *, lang: str | None = None) -> None:
-    """Chat until EOF. With `lang`, the language is chosen up front."""
+async def run_chat(
+    conversations: Conversations, stdin: TextIO, stdout: TextIO, *, lang: str | None = None, user: str | None = None
+) -> None:
+    """Chat until EOF as `user` (default: a new random id for this run). With `lang`, the language is chosen up front."""
+    user = user or f"terminal-{secrets.token_hex(8)}"
     interactive = stdin.isatty()
     if lang:
-        reply = await conversations.handle("terminal", USER, Incoming(payload=f"lang:{lang}"))
+        reply = await conversations.handle("terminal", user, Incoming(payload=f"lang:{lang}"))
         if reply:
             _show(as_text(reply), reply.audio, stdout)
     elif interactive:
@@ -34,7 +37,7 @@ async def run_chat(conversations: Conversations, stdin: TextIO, stdout: TextIO, 
         line = await loop.run_in_executor(None, stdin.readline)
         if not line:
             break
-        reply = await conversations.handle("terminal", USER, Incoming(text=line.rstrip("\n")))
+        reply = await conversations.handle("terminal", user, Incoming(text=line.rstrip("\n")))
         if reply is not None:
             _show(as_text(reply), reply.audio, stdout)
     if interactive:

@@ -68,7 +68,7 @@ def settings_for(fake: FakeBotAPI, tmp_path: Path, **overrides: Any) -> Settings
         "telegram_base_file_url": f"{base}/file/bot",
         "pregunta_content": FIXTURE_CONTENT,
         "pregunta_db": tmp_path / "pregunta.sqlite3",
-        "pregunta_pseudonym_key": "test-pseudonym-key",
+        "pregunta_pseudonym_key": "test-pseudonym-key-" + "k" * 16,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -501,7 +501,10 @@ async def serve(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
 
 async def test_pregunta_serve_polls_and_stops_on_sigterm(fake: FakeBotAPI, tmp_path: Path) -> None:
     base = fake.base  # type: ignore[attr-defined]
-    env = serve_env(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=f"{base}/bot", PREGUNTA_LOG_LEVEL="DEBUG")
+    env = serve_env(
+        tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=f"{base}/bot", PREGUNTA_LOG_LEVEL="DEBUG",
+        PREGUNTA_LOG_LIBRARIES="true",  # python-telegram-bot's own DEBUG lines, which print the base URL
+    )  # fmt: skip
     process = await serve(env, tmp_path)
     try:
         await fake.wait_for("getUpdates", timeout=20)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bot.similar import group_queries
+from bot.report.similar import GAP, group_queries
 
 SAME = [
     ("typo", "como saco la visa de trabajo", "cómo sacó la bisa de trabajo?"),
@@ -61,3 +61,28 @@ def test_many_questions_of_common_words_stay_bounded() -> None:
 
 def test_blank_questions_are_ignored() -> None:
     assert group_queries([("", "u1"), ("?!", "u2")], k=1) == ([], 0)
+
+
+def test_a_group_shows_only_words_k_people_wrote() -> None:
+    """Issue 15.5: five people, one sentence, five surnames: the surnames never show."""
+    surnames = ["tzoc", "batz", "ical", "quej", "tiul"]
+    rows = [(f"mi primo {name} quiere la receta de pepian", f"u{i}") for i, name in enumerate(surnames)]
+    (group,), hidden = group_queries(rows, k=5)
+    assert group.text == f"mi primo {GAP} quiere la receta de pepian" and group.users == 5 and hidden == 0
+    assert not any(name in group.text for name in surnames)
+
+
+def test_a_word_four_of_five_people_wrote_is_a_gap_and_gaps_do_not_repeat() -> None:
+    rows = [("necesito la receta de pepian ya", f"u{i}") for i in range(4)]
+    rows += [("necesito la receta de pepian", "u4"), ("necesito la receta de pepian", "u5")]
+    (group,), _ = group_queries(rows, k=5)
+    assert group.text == f"necesito la receta de pepian {GAP}"  # "ya": four people only
+    rows = [(f"la receta {a} {b} de pepian", f"u{i}") for i, (a, b) in enumerate(zip("vwxyz", "abcde"))]
+    (group,), _ = group_queries(rows, k=5, cutoff=60)
+    assert group.text == f"la receta {GAP} de pepian"
+
+
+def test_placeholders_stay_whole() -> None:
+    rows = [(f"hola me llamo [nombre] y mi cel es [teléfono], {i}", f"u{i}") for i in range(5)]
+    (group,), _ = group_queries(rows, k=5)
+    assert group.text.startswith("me llamo [nombre] y mi cel es [teléfono]")

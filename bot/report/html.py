@@ -1,9 +1,9 @@
 """The report as one self-contained HTML page in Spanish, for people who are not analysts.
 
-Everything is inside the file: CSS in a <style>, charts as inline SVG (`bot.charts`),
+Everything is inside the file: CSS in a <style>, charts as inline SVG (`bot.report.charts`),
 no script, no font or image from the internet, so it opens from an email attachment.
 Long daily tables fold away in <details>, which needs no script either. Knows only
-`ReportData` and the tables of `bot.reports`.
+`ReportData` and the tables of `bot.report.tables`; returns text and writes no file.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from html import escape
 
 from babel.dates import format_date, format_datetime
 
-from bot import charts
-from bot.reports import CATEGORIES, ReportData, Table
+from bot.report import charts
+from bot.report.data import QUESTIONS, ReportData
+from bot.report.tables import Table
 
 __all__ = ["render"]
 
@@ -93,18 +94,18 @@ def _empty(data: ReportData) -> str:
 
 def _summary(data: ReportData, table: Table) -> str:
     values = {str(row[0]): row[1] for row in table.rows}
-    messages = int(values["Mensajes"])
 
     def share(key: str) -> str:
-        n = int(values[CATEGORIES[key]])
-        return f"{100 * n / messages:.0f} %" if messages else "0 %"
+        return f"{float(values[f'% {QUESTIONS[key].lower()} (de las preguntas)']):.0f} %"
 
     cards = [
-        ("Mensajes", _n(messages), "mensajes"),
+        ("Mensajes", _n(values["Mensajes"]), "mensajes"),
         ("Conversaciones", _n(values["Conversaciones (personas distintas por día, sumadas)"]), "conversaciones"),
+        ("Preguntas", _n(values["Preguntas"]), "preguntas"),
         ("Respondidas", share("answered"), "respondidas"),
+        ("Con opciones", share("choices"), "con-opciones"),
         ("Sin respuesta segura", share("not_sure"), "sin-respuesta"),
-        ("Menú", share("menu"), "menu"),
+        ("Emergencias", _n(values[QUESTIONS["emergency"]]), "emergencias"),
         ("No eran texto", _n(values["Mensajes que no eran texto"]), "no-texto"),
     ]
     items = "".join(f'<li id="cifra-{key}"><b>{escape(value)}</b>{escape(label)}</li>' for label, value, key in cards)
@@ -127,11 +128,16 @@ def _how_to_read(data: ReportData) -> str:
         "<li><b>Conversación</b>: una persona distinta en un día. Quien escribe tres días cuenta tres veces. "
         "No se puede saber quién es: el bot guarda una clave seudónima, que no se puede convertir de vuelta en "
         "el número y que cambia cada mes; nunca el número de teléfono, el nombre ni el usuario.</li>"
-        "<li><b>Respondida</b>: el bot encontró el tema. <b>Sin respuesta segura</b>: no estaba seguro y ofreció "
-        "opciones; esas preguntas muestran qué información falta.</li>"
+        "<li><b>Pregunta</b>: un mensaje en el que la persona quería saber algo. Lo demás es <b>navegación</b> "
+        "(pedir el menú, elegir un número o un idioma, saludar, mandar una foto) y no cuenta en los porcentajes.</li>"
+        "<li><b>Respondida</b>: el bot encontró el tema. <b>Con opciones</b>: dudó entre temas parecidos y ofreció "
+        "elegir. <b>Sin respuesta segura</b>: no encontró el tema y ofreció el menú y las líneas de ayuda; esas "
+        "preguntas muestran qué información falta. <b>Emergencias</b>: alguien pidió ayuda urgente y recibió "
+        "las líneas de emergencia; se cuentan, pero su texto nunca se guarda.</li>"
         f"<li>Las preguntas sin respuesta se muestran solo si <b>{data.k} personas distintas o más</b> escribieron "
         "algo parecido, para que nadie pueda ser reconocido por su mensaje. Teléfonos, DPI, pasaportes, "
-        "correos, enlaces, montos y nombres se reemplazan antes de guardar nada.</li>"
+        "correos, usuarios, direcciones, fechas, montos y nombres se reemplazan antes de guardar nada, y de "
+        "cada grupo solo se muestran las palabras que escribieron esas personas; lo demás dice […].</li>"
         f"<li>Los mensajes detallados se guardan <b>{data.retention_days} días</b>; después solo quedan conteos "
         "por día, que siguen sumando en este informe.</li>"
         "<li>Los días son días de Guatemala. Cada tabla se puede abrir en una hoja de cálculo con "
@@ -143,6 +149,9 @@ def _how_to_read(data: ReportData) -> str:
 
 def _activity(data: ReportData, people: Table, messages: Table) -> str:
     labels, buckets = _buckets(data)
+    if len(labels) < 2:  # one column per chart says nothing a table does not
+        body = "".join(f"<h3>{escape(t.title)}</h3>{_note(t)}{_table(t)}" for t in (people, messages))
+        return _section("actividad", "Conversaciones y mensajes", body)
     conv = _bucketed(people, buckets, len(labels))
     msgs = _bucketed(messages, buckets, len(labels))
     unit = _unit(data)
@@ -162,10 +171,12 @@ def _activity(data: ReportData, people: Table, messages: Table) -> str:
 
 def _answers(data: ReportData, table: Table) -> str:
     labels, buckets = _buckets(data)
+    if len(labels) < 2:
+        return _section("respuestas", table.title, _note(table) + _table(table))
     values = _bucketed(table, buckets, len(labels))
-    series = list(zip(CATEGORIES.values(), values[1:5]))
-    body = charts.columns(labels, series, title="Parte de cada tipo de respuesta", percent=True) + _note(table) + _folded(table)
-    return _section("respuestas", "Respondidas, sin respuesta segura y menú", body)
+    series = list(zip(QUESTIONS.values(), values[1 : 1 + len(QUESTIONS)]))
+    chart = charts.columns(labels, series, title="Parte de las preguntas de cada tipo", percent=True)
+    return _section("respuestas", table.title, chart + _note(table) + _folded(table))
 
 
 def _topics(data: ReportData, table: Table) -> str:
@@ -176,7 +187,10 @@ def _topics(data: ReportData, table: Table) -> str:
     body = []
     for language, items in per_language.items():
         body.append(f"<h3>{escape(language)}</h3>")
-        body.append(charts.hbars(items, title=f"Temas más consultados en {language}"))
+        if len(items) < 2:  # a single bar says nothing
+            body.append("".join(f"<p>{escape(title)}: {_n(total)}</p>" for title, total in items))
+        else:
+            body.append(charts.hbars(items, title=f"Temas más consultados en {language}"))
     if not body:
         body.append("<p>Ningún tema respondido en este período.</p>")
     body.append(_folded(table, "Ver todos los temas"))
@@ -195,7 +209,7 @@ def _not_sure(data: ReportData, table: Table) -> str:
 
 def _languages(table: Table) -> str:
     choices = [(str(row[0]), float(row[4])) for row in table.rows if row[4]]
-    chart = charts.hbars(choices, title="Elecciones de idioma") if choices else ""
+    chart = charts.hbars(choices, title="Elecciones de idioma") if len(choices) >= 2 else ""
     return _section("idiomas", table.title, chart + _note(table) + _table(table))
 
 

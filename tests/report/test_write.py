@@ -7,6 +7,7 @@ from the database, so the log, the rollups and the report are checked together.
 from __future__ import annotations
 
 import csv
+import re
 import os
 import subprocess
 import sys
@@ -21,9 +22,12 @@ import pytest
 
 from bot.conversation import Conversations, FloodGuard, MemoryStates, Turn
 from bot.db import GUATEMALA, open_db
+from bot.errors import PreguntaError
 from bot.matcher import Matcher
 from bot.replies import Incoming, Kind, Reply
-from bot.reports import Labels, build_report, category, tables, write_report
+from bot.report.data import QUESTIONS, Labels, build_report, category
+from bot.report.tables import tables
+from bot.report.write import write_report
 from bot.rollup import purge
 from bot.usage import UsageLog
 from tests.conftest import ROOT
@@ -144,14 +148,21 @@ async def test_report_numbers_match_the_turns_driven(fixture_matcher: Matcher, l
     per_channel = Counter(channel for channel, _, _ in driven.turns)
     per_lang = Counter(reply.lang for _, _, reply in driven.turns)
     per_category = Counter(category(reply.kind.value, reply.topic or "") for _, _, reply in driven.turns)
-    topics = Counter(reply.topic for _, _, reply in driven.turns if category(reply.kind.value, reply.topic or "") == "answered")
+    topics = Counter(
+        reply.topic for _, _, reply in driven.turns if category(reply.kind.value, reply.topic or "") in ("answered", "chosen")
+    )
+    questions = sum(per_category[key] for key in QUESTIONS)
 
     summary = {row["indicador"]: row["valor"] for row in read_csv(folder / "resumen.csv")}
     assert int(summary["Mensajes"]) == messages
     assert int(summary["Conversaciones (personas distintas por día, sumadas)"]) == people == 9
+    assert int(summary["Preguntas"]) == questions == per_category["answered"] + 7
     assert int(summary["Respondidas"]) == per_category["answered"]
     assert int(summary["Sin respuesta segura"]) == per_category["not_sure"] == 7
-    assert int(summary["Menú"]) == per_category["menu"]
+    assert float(summary["% sin respuesta segura (de las preguntas)"]) == round(100 * 7 / questions, 1)
+    assert int(summary["Menú y números"]) == per_category["menu"]
+    assert int(summary["Temas elegidos del menú"]) == per_category["chosen"]
+    assert int(summary["Navegación (menú, números, idioma, saludos, sin texto)"]) == messages - questions
     assert int(summary["Mensajes que no eran texto"]) == 2
     assert int(summary["Personas frenadas por mandar demasiados mensajes (por día)"]) == 1
     assert int(summary["Elecciones de idioma"]) == 10  # nine people chose, one of them twice
@@ -183,7 +194,8 @@ async def test_report_numbers_match_the_turns_driven(fixture_matcher: Matcher, l
     non_text = {row["código"]: int(row["mensajes"]) for row in read_csv(folder / "no_texto.csv")}
     assert non_text == {"voice": 1, "photo": 1}
     per_day = read_csv(folder / "respuestas_por_dia.csv")[0]
-    assert float(per_day["% sin respuesta segura"]) == round(100 * 7 / messages, 1)
+    assert float(per_day["% sin respuesta segura"]) == round(100 * 7 / questions, 1)  # of questions, not messages
+    assert int(per_day["preguntas"]) + int(per_day["navegación"]) == messages
 
     # the HTML shows the same tables
     html = out.read_text(encoding="utf-8")
@@ -207,7 +219,7 @@ async def test_report_is_self_contained(fixture_matcher: Matcher, log: UsageLog,
     assert html.startswith("<!doctype html>") and '<html lang="es">' in html
     assert page.tags["script"] == 0 and page.tags["link"] == 0 and page.tags["img"] == 0 and page.tags["iframe"] == 0
     assert "http://" not in html and "https://" not in html and "@import" not in html and "url(" not in html
-    assert page.tags["svg"] >= 5
+    assert page.tags["svg"] >= 2  # one day: the per-day charts are tables (see below), topics and languages are charts
     for start in [i for i in range(len(html)) if html.startswith("<svg", i)]:  # each chart is well-formed XML
         ElementTree.fromstring(html[start : html.index("</svg>", start) + 6])
     assert "5025550000" not in html and "50255599999" not in html
@@ -276,12 +288,14 @@ async def test_purged_days_still_count(db_path: Path, log: UsageLog) -> None:
 
 async def test_empty_database_says_so(db_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "vacio.html"
-    data = await write_report(db_path, out, csv_dir=tmp_path / "csv", retention_days=180, k=K)
-    assert data.empty and not db_path.exists()  # a report never creates the database
-    html = out.read_text(encoding="utf-8")
-    assert "No hay datos" in html and 'id="vacio"' in html and "Cómo leer este informe" in html
+    with pytest.raises(PreguntaError, match="no existe"):
+        await write_report(db_path, out, csv_dir=tmp_path / "csv", retention_days=180, k=K)
+    assert not db_path.exists() and not out.exists()  # a report never creates the database
     db = await open_db(db_path)  # created, but no event yet
     await db.close()
+    data = await write_report(db_path, out, retention_days=180, k=K)
+    html = out.read_text(encoding="utf-8")
+    assert data.empty and "No hay datos" in html and 'id="vacio"' in html and "Cómo leer este informe" in html
     data = await write_report(db_path, out, since=date(2026, 1, 1), until=date(2026, 1, 31), retention_days=180, k=K)
     assert data.empty and "No hay datos" in out.read_text(encoding="utf-8")
     assert "1 de enero de 2026" in out.read_text(encoding="utf-8")
@@ -341,10 +355,10 @@ async def test_report_and_purge_commands(db_path: Path, log: UsageLog, tmp_path:
 def test_report_command_on_a_missing_database(tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     done = run("report", "--out", str(out), db=tmp_path / "nada" / "pregunta.sqlite3")
-    assert done.returncode == 0, done.stderr
-    assert "no hay mensajes registrados" in done.stderr and "Traceback" not in done.stderr
-    assert "No hay datos" in out.read_text(encoding="utf-8")
-    assert not (tmp_path / "nada").exists()
+    assert done.returncode == 1, done.stderr
+    assert "pregunta: la base de datos" in done.stderr and "no existe" in done.stderr
+    assert "Traceback" not in done.stderr and "no hay mensajes" not in done.stderr
+    assert not out.exists() and not (tmp_path / "nada").exists()
     done = run("purge", db=tmp_path / "nada" / "pregunta.sqlite3")
     assert done.returncode == 0 and "nada que purgar" in done.stdout
 
@@ -368,3 +382,68 @@ def test_command_errors_are_one_line(args: list[str], code: int, message: str, d
     done = run(*args, "--out", str(tmp_path / "r.html"), db=db_path) if args[0] == "report" else run(*args, db=db_path)
     assert done.returncode == code
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_a_k5_report_never_shows_a_word_only_one_person_wrote(
+    fixture_matcher: Matcher, log: UsageLog, db_path: Path, tmp_path: Path
+) -> None:
+    """Issue 15.5, end to end: real turns → usage log → report; no single person's token in the page or the CSV."""
+    from tests.test_scrub import PROBES
+
+    conversations = Conversations(fixture_matcher, MemoryStates(), pseudonym_key=b"k" * 32, usage=log, flood=FloodGuard(100, 600))
+    driven = Driven(conversations)
+    names = [("yeferson", "tzoc"), ("brayan", "batz"), ("yoselin", "ical"), ("wilmer", "quej"), ("dilia", "tiul"), ("ervin", "caal")]
+    said: list[tuple[str, str]] = []  # (user, message)
+    for i, (name, surname) in enumerate(names):
+        user = f"5025551{i:04d}"
+        messages = [
+            f"me llamo {name} {surname} y quiero la receta de pepian",
+            f"mi primo {surname} quiere la receta de pepian",  # a surname no phrase announces
+            *[probe[1] for probe in PROBES[i::len(names)]],  # every probe, each by one person
+        ]
+        await driven.say("whatsapp", user, "hola", "1", *messages)
+        said += [(user, message) for message in messages]
+    await log.close()
+    assert driven.kinds()[Kind.NOT_SURE] >= 2 * len(names)  # the script reached the not-sure path
+
+    out, folder = tmp_path / "report.html", tmp_path / "csv"
+    data = await write_report(db_path, out, csv_dir=folder, retention_days=180, k=K)
+    assert len(data.groups) >= 2  # the two shared questions are shown
+
+    writers: dict[str, set[str]] = {}
+    for user, message in said:
+        for word in re.findall(r"[\w@.'-]+", message.lower()):
+            writers.setdefault(word.strip(".'-"), set()).add(user)
+    lonely = {word for word, users in writers.items() if len(users) == 1 and len(word) > 2}
+    shown = [row["pregunta (sin tildes ni mayúsculas)"] for row in read_csv(folder / "sin_respuesta.csv")]
+    html_rows = [row[0] for row in parse(out.read_text(encoding="utf-8")).tables["tabla-sin_respuesta"][1:]]
+    assert shown == html_rows and shown
+    for text in shown:
+        assert not set(text.split()) & lonely, text
+    page = out.read_text(encoding="utf-8").lower() + "".join(p.read_text(encoding="utf-8-sig").lower() for p in folder.iterdir())
+    for name, surname in names:
+        assert not re.search(rf"\b({name}|{surname})\b", page), (name, surname)
+    for _, _, secrets in PROBES:
+        for secret in [s for s in secrets if len(s) >= 5]:  # "555" is also in a chart's numbers
+            assert not re.search(rf"(?<![\w-]){re.escape(secret.lower())}(?![\w-])", page), secret
+
+
+def test_the_report_modules_only_point_downwards() -> None:
+    """Issue 14.3: the module that writes files imports the renderer, never the other way round."""
+    import ast
+
+    order = ["similar", "charts", "data", "tables", "html", "write"]  # each may import only those before it
+    for position, name in enumerate(order):
+        tree = ast.parse((ROOT / "bot" / "report" / f"{name}.py").read_text(encoding="utf-8"))
+        imported = {
+            node.module.removeprefix("bot.report.")
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bot.report.")
+        } | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "bot.report"
+            for alias in node.names
+        }
+        assert imported <= set(order[:position]), (name, imported)
+    assert not (ROOT / "bot" / "reports.py").exists() and not (ROOT / "bot" / "report_html.py").exists()

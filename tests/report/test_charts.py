@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
 
-from bot.charts import columns, hbars
+from bot.report.charts import columns, hbars
 
 
 def titles(svg: str) -> list[str]:

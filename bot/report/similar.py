@@ -1,9 +1,12 @@
 """Group not-sure questions that say the same thing, so staff see what content is missing.
 
 Questions are compared in their folded form (no case, accents, punctuation; chat
-abbreviations expanded), identical ones first, then similar ones (rapidfuzz ratio ≥
-`cutoff`) around the most asked. A group is shown only when at least `k` distinct users
-wrote it, and it is shown by its folded text, never one person's message as typed.
+abbreviations expanded; placeholders such as [nombre] kept whole), identical ones first,
+then similar ones (rapidfuzz ratio ≥ `cutoff`) around the most asked. A group is shown
+only when at least `k` distinct users wrote it, and it is shown by the wording its
+members share: the most asked form, where each word written by fewer than `k` distinct
+people becomes "[…]". Five people writing the same sentence with five surnames show the
+sentence, never a surname.
 
 Comparing every question with every other is quadratic. Each question is compared only
 with groups that share one of its three rarest word prefixes, and with at most 256 of
@@ -14,6 +17,7 @@ common words may miss a small group it would have joined. Knows nothing of stora
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,11 +32,13 @@ _PROBES = 3  # rarest word prefixes a question is indexed and looked up by
 _PREFIX = 4  # letters of a word that form its prefix: typos further in still meet
 _GREETINGS = frozenset("hola holi buenas buenos buen dia dias tardes noches disculpe disculpa saludos oiga ey hey".split())
 _CANDIDATES = 256  # groups a question is compared with, at most: the biggest and the newest
+_PLACEHOLDER = re.compile(r"(\[[^\]\s]{1,12}\])")  # what bot.scrub put in: [nombre], [teléfono]
+GAP = "[…]"  # where the members of a group wrote different words
 
 
 @dataclass(frozen=True)
 class QueryGroup:
-    text: str  # the folded question most users wrote
+    text: str  # the most asked folded question, words fewer than k people wrote as GAP
     users: int  # distinct pseudonymous users
     messages: int
     variants: int  # distinct folded questions in the group
@@ -49,7 +55,11 @@ class _Cluster:
     leader: str
     users: set[str]
     messages: int
-    variants: int = 1
+    members: list[str] = field(default_factory=list)  # the folded questions grouped here
+
+    @property
+    def variants(self) -> int:
+        return len(self.members)
 
 
 def group_queries(
@@ -85,25 +95,45 @@ def group_queries(
             cluster = clusters[candidates[best[2]]]
             cluster.users |= found.users
             cluster.messages += found.messages
-            cluster.variants += 1
+            cluster.members.append(key)
         else:
             for p in mine:
                 index[p].append(len(clusters))
-            clusters.append(_Cluster(key, set(found.users), found.messages))
+            clusters.append(_Cluster(key, set(found.users), found.messages, [key]))
             leaders.append(key)
         if progress is not None and (done % 5000 == 0 or done == len(keys)):
             progress(done, len(keys))
 
     shown = [
-        QueryGroup(c.leader, len(c.users), c.messages, c.variants) for c in clusters if len(c.users) >= k
+        QueryGroup(_shared_wording(c, exact, k), len(c.users), c.messages, c.variants)
+        for c in clusters
+        if len(c.users) >= k
     ]
     shown.sort(key=lambda g: (-g.users, -g.messages, g.text))
     return shown, len(clusters) - len(shown)
 
 
+def _shared_wording(cluster: _Cluster, exact: dict[str, _Exact], k: int) -> str:
+    """The leader's words that at least k distinct people of the group wrote; the others as one GAP per stretch."""
+    writers: dict[str, set[str]] = defaultdict(set)
+    for key in cluster.members:
+        for word in set(key.split()):
+            writers[word] |= exact[key].users
+    shown: list[str] = []
+    for word in cluster.leader.split():
+        token = word if len(writers[word]) >= k else GAP
+        if not (token == GAP and shown and shown[-1] == GAP):
+            shown.append(token)
+    return " ".join(shown)
+
+
 def _key(text: str) -> str:
     """The folded question without the greeting in front: "hola, buenas tardes, ..." is not the question."""
-    found = words(text)
+    found = [
+        word
+        for part in _PLACEHOLDER.split(text)
+        for word in ([part] if _PLACEHOLDER.fullmatch(part) else words(part))
+    ]
     start = 0
     while start < len(found) - 1 and found[start] in _GREETINGS:
         start += 1
