@@ -12,12 +12,12 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
 from bot.db import GUATEMALA
-from bot.dialogue import State, Step, respond, slow_down
+from bot.dialogue import State, respond, slow_down
 from bot.matcher import Matcher
 from bot.metrics import Metrics
 from bot.privacy import pseudonym
@@ -167,10 +167,12 @@ class Conversations:
             return None, None
         if verdict == "warn":
             return slow_down(state, matcher.content), None
+        if incoming.at is None:
+            incoming = replace(incoming, at=time.time())
         new_state, reply = respond(state, incoming, matcher)
         if new_state != state:
             await self.states.put(state_key, new_state)
-        return reply, _chosen_language(state, new_state, reply)
+        return reply, reply.chose_lang or (reply.topic if reply.kind is Kind.LANGUAGE else None)
 
     def _record(self, channel: str, user_id: str, reply: Reply, started: float, chose_lang: str | None = None) -> None:
         if self.usage is None:
@@ -185,19 +187,10 @@ class Conversations:
             score=reply.score,
             latency_ms=(time.perf_counter() - started) * 1000,
             user_key=pseudonym(self._key, "usage", now.strftime("%Y-%m"), channel, user_id),
-            query=reply.query if reply.kind is Kind.NOT_SURE else None,
+            query=reply.query if reply.kind in (Kind.NOT_SURE, Kind.CHOICES) else None,
             chose_lang=chose_lang,
         )
         try:
             self.usage.record(turn)
         except Exception:  # the log must never break a reply
             log.exception("usage log refused a turn")
-
-
-def _chosen_language(before: State, after: State, reply: Reply) -> str | None:
-    """The language chosen in this turn, also when the reply answers the question asked before the choice."""
-    if reply.kind is Kind.LANGUAGE:
-        return reply.topic or None  # the language menu itself has no topic
-    if before.pending is not None and after.pending is None and after.step is Step.READY:
-        return after.lang
-    return None

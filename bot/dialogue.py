@@ -237,16 +237,18 @@ class _Turn:
         if found.id == EMERGENCY:  # danger does not wait for a language
             self.lang = hint or self.state.lang
             self.state = replace(self.state, lang=self.lang, step=Step.READY, pending=None)
-            return self.emergency(found, text, change_language=True)
+            state, reply = self.emergency(found, text, change_language=True)
+            return state, replace(reply, chose_lang=self.lang)
         if self.state.step is Step.LANGUAGE:
             # A second message that is not a choice: never the greeting again. Answer it in
             # the language hinted (or Spanish) and say how to change.
             self.lang = hint or self.state.lang
             self.state = replace(self.state, lang=self.lang, step=Step.READY, pending=None, hint=None)
             if found.id in _SOCIAL or found.id in ("menu", "idioma"):
-                return self.menu(0, Kind.LANGUAGE, intro=self._auto_language(self.ui("language_chosen")), topic=self.lang)
+                intro = self._auto_language(self.ui("language_chosen"))
+                return self.menu(0, Kind.LANGUAGE, intro=intro, topic=self.lang)
             state, reply = self.question(text, found)
-            return state, replace(reply, text=self._auto_language(reply.text))
+            return state, replace(reply, text=self._auto_language(reply.text), chose_lang=self.lang)
         # A question before the language is chosen is answered right after the choice.
         pending = self.state.pending
         if found.id in self.content.spanish.topics:

@@ -22,6 +22,7 @@ channels or of the dialogue's state.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -32,19 +33,24 @@ from bot.keywords import KeywordIndex, Words
 from bot.model import NONE, TextModel, features
 from bot.normalize import MAX_INPUT
 
-__all__ = ["EMERGENCY", "Calibration", "Match", "Matcher"]
+__all__ = ["ACK", "EMERGENCY", "Calibration", "Match", "Matcher"]
+
+ACK = "entendido"  # "ok", "sí", "👍": acknowledged with a nudge, never an answer
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """How the two sources of evidence are weighed and where the verdict changes."""
+    """How the evidence is weighed and where the verdict changes; fit by bench/tune_matcher.py.
 
-    model_weight: float = 0.6  # share of the learned model in a candidate's confidence
-    answer: float = 50.0  # confidence needed to answer directly
-    margin: float = 8.0  # … and how far ahead of the next topic
-    offer: float = 22.0  # confidence needed to be offered as a choice
-    none: float = 0.5  # model's "none of ours" probability above which nothing is answered
-    emergency: float = 45.0  # confidence of the emergency entry that makes it come first
+    `sure` is a logistic regression over the features of `_sureness` that estimates how
+    likely the best entry is right; the matcher answers when that is at least `answer`.
+    """
+
+    model_weight: float = 0.5  # share of the learned model in a candidate's confidence
+    sure: tuple[float, ...] = (1.2, 4.0, 1.2, -5.0, 1.8, 0.9, 0.4, 0.0, -0.3, -2.5)  # weights…, bias
+    answer: float = 0.6  # probability of being right needed to answer directly
+    offer: float = 15.0  # confidence a topic needs to be offered as a choice
+    emergency: float = 30.0  # confidence of the emergency entry that makes it come first
     offers: int = 3  # at most this many choices
 
 
@@ -112,30 +118,25 @@ class Matcher:
     def decide(self, evidence: _Evidence, calibration: Calibration | None = None) -> Match:
         """The verdict from the evidence: pure, so a tuner can try many calibrations."""
         c = calibration or self.calibration
-        confidence = {
-            entry: round(c.model_weight * 100.0 * evidence.model.get(entry, 0.0) + (1 - c.model_weight) * evidence.keyword.get(entry, 0.0), 1)
-            for entry in {*evidence.keyword, *(label for label in evidence.model if label != NONE)}
-            if entry in evidence.kinds
-        }
-        ranked = sorted(confidence.items(), key=lambda item: (-item[1], item[0]))
+        ranked = _ranked(evidence, c.model_weight)
+        if not ranked:
+            return Match(None, 0.0)
         candidates = tuple(ranked[:3])
         topics = [(entry, score) for entry, score in ranked if evidence.kinds[entry] == "topic"]
         offered = tuple(entry for entry, score in topics[: c.offers] if score >= c.offer)
-        if confidence.get(EMERGENCY, 0.0) >= c.emergency:
-            return Match(EMERGENCY, confidence[EMERGENCY], candidates, offered[:1])
-        if not ranked:
-            return Match(None, 0.0)
-        best, score = next(((e, s) for e, s in ranked if e != EMERGENCY), ranked[0])
+        danger = dict(ranked).get(EMERGENCY, 0.0)
+        if danger >= c.emergency:
+            return Match(EMERGENCY, danger, candidates, offered[:1])
+        others = [(entry, score) for entry, score in ranked if entry != EMERGENCY]
+        if not others:
+            return Match(None, 0.0, candidates, offered)
+        best = others[0][0]
         # a topic wins over the greeting or thanks around it
-        if evidence.kinds.get(best) == "intent" and topics and topics[0][1] >= c.answer:
-            best, score = topics[0]
-        runner_up = next((s for e, s in topics if e != best), 0.0)
-        sure = (
-            score >= c.answer
-            and evidence.model.get(NONE, 0.0) < c.none
-            and (evidence.kinds.get(best) != "topic" or score - runner_up >= c.margin)
-        )
-        if sure:
+        if evidence.kinds[best] == "intent" and topics and _sure(_sureness(evidence, topics, topics[0][0]), c) >= c.answer:
+            best = topics[0][0]
+        sure = _sure(_sureness(evidence, others, best), c)
+        score = round(100 * sure, 1)
+        if sure >= c.answer:
             return Match(best, score, candidates)
         return Match(None, score, candidates, offered)
 
@@ -152,6 +153,47 @@ class Matcher:
             return found
         offered = tuple(entry for entry in found.offered if entry in nearby) or alone.offered
         return replace(alone, offered=offered)
+
+
+def _ranked(evidence: _Evidence, model_weight: float) -> list[tuple[str, float]]:
+    """Every entry either source found, by confidence (0-100): the weighted mean of both."""
+    confidence = {
+        entry: round(model_weight * 100.0 * evidence.model.get(entry, 0.0) + (1 - model_weight) * evidence.keyword.get(entry, 0.0), 1)
+        for entry in {*evidence.keyword, *evidence.model}
+        if entry in evidence.kinds
+    }
+    return sorted(confidence.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _sureness(evidence: _Evidence, ranked: list[tuple[str, float]], best: str) -> tuple[float, ...]:
+    """What tells whether `best` is right: its confidence and lead over the next entry, the
+    model's probability for it and for "none of ours", its keyword score and lead, whether
+    each source alone would pick it, and whether it is an intent."""
+    scores = dict(ranked)
+    runner_up = max((score for entry, score in ranked if entry != best), default=0.0)
+    keyword = sorted(evidence.keyword.values(), reverse=True)
+    model_best = max((e for e in evidence.model if e != NONE), key=evidence.model.__getitem__, default=None)
+    keyword_best = max(evidence.keyword, key=evidence.keyword.__getitem__, default=None)
+    own = evidence.keyword.get(best, 0.0)
+    next_keyword = max((s for e, s in evidence.keyword.items() if e != best), default=0.0)
+    return (
+        scores.get(best, 0.0) / 100,
+        (scores.get(best, 0.0) - runner_up) / 100,
+        evidence.model.get(best, 0.0),
+        evidence.model.get(NONE, 0.0),
+        own / 100,
+        (own - next_keyword) / 100 if keyword else 0.0,
+        float(model_best == best),
+        float(keyword_best == best),
+        float(evidence.kinds.get(best) == "intent"),
+    )
+
+
+def _sure(features: tuple[float, ...], c: Calibration) -> float:
+    """The probability that the best entry is right, by the fitted logistic regression."""
+    *weights, bias = c.sure
+    z = bias + sum(w * f for w, f in zip(weights, features, strict=True))
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 def _samples(content: Content, spanish: KeywordIndex) -> Iterator[tuple[Counter[str], str]]:

@@ -30,7 +30,8 @@ NONE = "-"  # the label of messages that are none of the entries
 _CHAR_SIZES = (3, 4, 5)
 _L2 = 1e-4  # regularisation: smaller fits the examples closer, larger generalises more bluntly
 _MAX_ITERATIONS = 150
-_TOLERANCE = 1e-4
+_TOLERANCE = 1e-3  # largest gradient component at which the fit stops
+_MIN_SAMPLES = 3  # a feature seen in fewer samples is left out: it would only memorise one
 
 
 def features(keys: Sequence[str], informative: Sequence[bool], sounds: Sequence[str]) -> Counter[str]:
@@ -69,6 +70,7 @@ class TextModel:
         document_frequency: Counter[str] = Counter()
         for found, _ in samples:
             document_frequency.update(found.keys())
+        document_frequency = Counter({f: n for f, n in document_frequency.items() if n >= _MIN_SAMPLES})
         vocabulary = {feature: i for i, feature in enumerate(sorted(document_frequency))}
         total = len(samples)
         idf = np.array(
