@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bot.db import GUATEMALA
+from bot.clock import GUATEMALA
 from bot.dialogue import State, respond, slow_down
 from bot.matcher import Matcher
 from bot.metrics import Metrics

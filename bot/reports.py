@@ -19,7 +19,8 @@ from pathlib import Path
 import aiosqlite
 
 from bot import rollup
-from bot.db import GUATEMALA, open_db
+from bot.clock import GUATEMALA
+from bot.db import open_db
 from bot.errors import PreguntaError
 from bot.similar import QueryGroup, group_queries
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from bot.conversation import Conversations, FloodGuard, MemoryStates, Turn
-from bot.db import GUATEMALA, open_db
+from bot.clock import GUATEMALA
+from bot.db import open_db
 from bot.matcher import Matcher
 from bot.replies import Incoming, Kind, Reply
 from bot.reports import Labels, build_report, category, tables, write_report
