@@ -25,7 +25,7 @@ from bot.errors import ContentError, PreguntaError, SettingsError
 from bot.matcher import Matcher
 from bot.reports import Labels, write_report
 from bot.rollup import PurgeResult, purge
-from bot.server import pseudonym_key, serve
+from bot.server import pseudonym_key, run
 from bot.settings import Settings, load_settings
 from bot.usage import UsageLog
 
@@ -283,7 +283,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if not (settings.telegram_enabled or settings.whatsapp_enabled):
         logging.getLogger("bot").warning("no channel configured: set TELEGRAM_BOT_TOKEN or WHATSAPP_TOKEN")
     try:
-        asyncio.run(serve(settings))
+        run(settings)  # on uvloop where installed
     except KeyboardInterrupt:
         pass
     return 0

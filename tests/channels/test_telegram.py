@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.channels.base import RetryPolicy
 from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram_format import callback_data, command_incoming, keyboard, render_html, split_message
 from bot.conversation import Conversations, FloodGuard, MemoryStates
@@ -83,7 +84,7 @@ async def bot(fake: FakeBotAPI, tmp_path: Path, fixture_matcher: Matcher) -> Asy
     """A polling channel on the fixture content, started; quick retries."""
     metrics = Metrics()
     channel = TelegramChannel(settings_for(fake, tmp_path), conversations(fixture_matcher, metrics), metrics)
-    channel.retry_delays = (0.01, 0.02, 0.05)
+    channel.retry = RetryPolicy(attempts=4, base=0.01, cap=0.05)
     await channel.start()
     yield channel
     await channel.stop()
