@@ -164,11 +164,11 @@ class TelegramChannel:
             self._secret = secret.get_secret_value().encode()
         self.conversations = conversations
         self.metrics = metrics
-        self.retry = retry or RetryPolicy()
-        self.presence = presence or Presence()
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.presence = presence if presence is not None else Presence()
         self.dedup = dedup  # webhook deliveries by update id; polling needs none (offsets)
         self.tasks = Background("Telegram", on_error=lambda exc: self.metrics.errors.labels(NAME).inc())
-        self._http = http or SharedSession()
+        self._http = http if http is not None else SharedSession()
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._requests: tuple[AiohttpRequest, ...] = ()
         self._closing = asyncio.Event()

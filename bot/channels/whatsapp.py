@@ -109,8 +109,8 @@ class WhatsAppChannel:
         self.settings = settings
         self.conversations = conversations
         self.metrics = metrics
-        self.dedup: Dedup = dedup or MemoryDedup()
-        self.presence = presence or Presence()
+        self.dedup: Dedup = dedup if dedup is not None else MemoryDedup()
+        self.presence = presence if presence is not None else Presence()
         self.max_pending = max_pending
         self.drain_seconds = drain_seconds
         self.audio_url = audio_url  # a public URL for an audio file: sent by link instead of uploaded

@@ -111,8 +111,8 @@ class GraphClient:
         on_retry: Callable[[], None] | None = None,
     ) -> None:
         self.base = f"{base_url.rstrip('/')}/{phone_number_id}"
-        self.retry = retry or RetryPolicy()
-        self._http = http or SharedSession()
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._http = http if http is not None else SharedSession()
         self._auth = f"Bearer {token}"
         self._json_headers = {"Authorization": self._auth, "Content-Type": "application/json"}
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=5.0)

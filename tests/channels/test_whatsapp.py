@@ -939,3 +939,51 @@ async def test_a_recorded_answer_in_the_content_goes_as_a_voice_note(graph: Fake
     assert [kind_of(m) for m in sent[2:4]] == ["audio", "button"]
     assert sent[2]["audio"]["voice"] is True
     assert graph.uploads[0].file == (content_with_audio / "kiche/audio/asilo-como-solicitar.ogg").read_bytes()
+
+
+# -- read receipts only when the reply is not immediate ----------------------------------------
+
+
+def message_id(data: dict[str, Any]) -> str:
+    return str(data["entry"][0]["changes"][0]["value"]["messages"][0]["id"])
+
+
+async def test_a_read_receipt_when_a_reply_waits_and_none_when_it_is_immediate(bot: Bot) -> None:
+    from bot.channels.base import Presence
+
+    bot.channel.presence = Presence(pause=30.0, delay=0.05)
+    first = text("hola")
+    await bot.post(first)
+    await bot.graph.wait_sent(USER, 1)
+    await bot.settle()
+    assert bot.graph.reads == [message_id(first)]  # the first message after a pause: at once
+
+    release = bot.graph.hold(USER)  # the Graph API is slow for this person from now on
+    quick, waiting = choose("lang:es"), text("0")
+    await bot.post(quick)  # its reply is ready at once (then its sending hangs)
+    await bot.post(waiting)  # its turn waits behind the first reply: past the delay, a receipt
+    await bot.graph.wait_for(lambda g: message_id(waiting) in g.reads)
+    release.set()
+    await bot.graph.wait_sent(USER, 3)
+    await bot.settle()
+    assert bot.graph.reads == [message_id(first), message_id(waiting)]
+
+
+async def test_after_a_pause_every_first_message_is_marked_read(bot: Bot) -> None:
+    from bot.channels.base import Presence
+
+    bot.channel.presence = Presence(pause=0.0)  # every message comes "after a pause"
+    sent = [text("hola"), choose("lang:es"), text("0")]
+    for n, data in enumerate(sent, start=1):
+        await bot.post(data)
+        await bot.graph.wait_sent(USER, n)
+    await bot.settle()
+    assert sorted(bot.graph.reads) == sorted(message_id(d) for d in sent)
+
+
+def test_the_list_button_label_comes_with_the_reply(channel: WhatsAppChannel) -> None:
+    reply = Reply("Elegí", "quc", Kind.MENU, options(5), is_menu=True, list_button="Ri cholb'al taq na'oj")
+    [message] = channel.render(USER, reply)
+    button = message["interactive"]["action"]["button"]
+    assert button.startswith("Ri cholb'al") and len(button) <= 20  # shortened to WhatsApp's 20 characters
+    assert validate_message(message) is None
