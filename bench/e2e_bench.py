@@ -197,6 +197,15 @@ class _BotAPI(FakeBotAPI):
         super().__init__(token=TELEGRAM_TOKEN)
         self.replies = replies
 
+    @property
+    def reads(self) -> int:
+        """"typing…" (sendChatAction) calls: Telegram's counterpart of a read receipt."""
+        return sum(1 for c in self.calls if c.method == "sendChatAction")
+
+    @property
+    def refused(self) -> int:
+        return sum(1 for c in self.calls if c.status != 200)
+
     async def _record(self, method: str, params: dict[str, str], files: dict[str, bytes], response: Any) -> Any:
         answer = await super()._record(method, params, files, response)
         if method in ("sendMessage", "sendVoice") and response.status_code == 200 and "chat_id" in params:
