@@ -605,7 +605,7 @@ async def bench(channel: Channel, options: Options) -> tuple[bool, list[Run]]:
             connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
             async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=REPLY_TIMEOUT)) as http:
                 expected = {}
-                sent = defaultdict(int)
+                sent: defaultdict[str, int] = defaultdict(int)
                 for server in targets:
                     expected[server.name] = await calibrate(channel, http, server, replies)
                     sent[server.name] += sum(len(script) for script in SCRIPTS)
@@ -691,7 +691,8 @@ def main() -> None:
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, {where}; load average {os.getloadavg()[0]:.2f} at start; "
           f"project {options.project}; at most {options.users} users or {options.max_seconds:.0f} s per level, "
           f"{len(SCRIPTS)} scripts of 4-5 messages; fake Graph API {'strict' if options.strict else 'lean'}", flush=True)  # fmt: skip
-    channels: list[Channel] = {"whatsapp": [WhatsApp()], "telegram": [Telegram()], "both": [WhatsApp(), Telegram()]}[args.channel]
+    choices: dict[str, list[Channel]] = {"whatsapp": [WhatsApp()], "telegram": [Telegram()], "both": [WhatsApp(), Telegram()]}
+    channels = choices[args.channel]
     results = []
     runs: list[Run] = []
     for channel in channels:

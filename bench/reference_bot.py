@@ -21,6 +21,8 @@ import json
 import os
 import signal
 import socket
+from collections.abc import Coroutine, Mapping
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -72,8 +74,8 @@ class ReferenceBot:
             return web.Response(status=400, text="malformed")
         return web.Response(text="ok")
 
-    def _spawn(self, coroutine: object) -> None:
-        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -85,7 +87,7 @@ class ReferenceBot:
                  "text": {"body": f"Recibido: {said[:200]}"}}  # fmt: skip
         await self._post(reply)
 
-    async def _post(self, payload: dict[str, object]) -> None:
+    async def _post(self, payload: Mapping[str, object]) -> None:
         assert self.session is not None
         async with self.session.post(self.url, data=json.dumps(payload).encode(), headers=self.headers) as response:
             await response.read()

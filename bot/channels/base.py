@@ -37,6 +37,7 @@ __all__ = [
     "Background",
     "Channel",
     "Dedup",
+    "ErrorTable",
     "MemoryDedup",
     "Presence",
     "Refused",
@@ -46,6 +47,7 @@ __all__ = [
     "numbered",
     "read_body",
     "split_text",
+    "Watch",
     "translate",
 ]
 
@@ -288,7 +290,7 @@ class RetryPolicy:
         """Seconds to wait before retry number `retry` (0-based); None when the hint passes the ceiling."""
         if hint is not None:
             return max(0.0, hint) if hint <= self.ceiling else None
-        return min(self.cap, self.base * 2**retry) * random.uniform(0.5, 1.0)
+        return min(self.cap, self.base * 2.0**retry) * random.uniform(0.5, 1.0)
 
     async def run(
         self,

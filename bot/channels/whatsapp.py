@@ -277,7 +277,7 @@ class WhatsAppChannel:
             return [text_message(user, part) for part in _parts(reply.text)]
         if len(options) > ROWS_MAX or any(len(o.payload) > min(ROW_ID_MAX, REPLY_ID_MAX) for o in options):
             return [text_message(user, part) for part in _parts(as_text(reply))]
-        lead, body = _lead_and_body(reply.text or numbered(options))
+        lead, body = _lead_and_body(reply.text or numbered(tuple(options)))
         messages = [text_message(user, part) for part in _parts(lead)] if lead else []
         if reply.is_menu or len(options) > REPLY_BUTTONS_MAX:
             rows = [list_row(o.payload, *_row_text(o)) for o in options]
