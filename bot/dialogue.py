@@ -198,7 +198,8 @@ class _Turn:
         )
         parts.append(self.ui("choose_language"))
         text = "\n\n".join(parts)
-        return self.done(Reply(text, self.lang, kind, options, topic=topic), step=Step.LANGUAGE)
+        reply = Reply(text, self.lang, kind, options, topic=topic, list_button=self.ui("menu_option"))
+        return self.done(reply, step=Step.LANGUAGE)
 
     def choose_language(self, code: str) -> tuple[State, Reply]:
         self.lang = code
@@ -212,7 +213,7 @@ class _Turn:
             return self.language_menu(self.ui("greeting"), kind)
         options = self._menu_page(page)
         text = intro or self.ui("menu")
-        reply = Reply(text, self.lang, kind, options, topic=topic or "menu", is_menu=True)
+        reply = Reply(text, self.lang, kind, options, topic=topic or "menu", is_menu=True, list_button=self.ui("menu_option"))
         return self.done(reply)
 
     def answer(
@@ -237,6 +238,7 @@ class _Turn:
             audio=self.content.audio(self.lang, topic_id),
             topic=topic_id,
             score=score,
+            list_button=self.ui("menu_option"),
         )
         return self.done(reply, **({"step": step} if step else {}))
 
@@ -251,7 +253,10 @@ class _Turn:
         if intent_id == "saludo":
             return self.menu(0, Kind.INTENT, intro=self.ui("greeting_again"), topic="saludo")
         key = {"gracias": "thanks", "despedida": "bye", "ayuda-humana": "help_lines"}.get(intent_id, "menu")
-        reply = Reply(self.ui(key), self.lang, Kind.INTENT, (self._menu_option(),), topic=intent_id, score=match.score)
+        reply = Reply(
+            self.ui(key), self.lang, Kind.INTENT, (self._menu_option(),), topic=intent_id, score=match.score,
+            list_button=self.ui("menu_option"),
+        )
         return self.done(reply)
 
     def not_sure(self, text: str, match: Match, notice: str | None, guess_anyway: bool = False) -> tuple[State, Reply]:
@@ -272,7 +277,7 @@ class _Turn:
         )
         reply = Reply(
             "\n\n".join(parts), self.lang, Kind.NOT_SURE, options, score=match.score, query=text,
-            topic=None,
+            topic=None, list_button=self.ui("menu_option"),
         )
         return self.done(reply)
 
