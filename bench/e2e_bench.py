@@ -1,25 +1,32 @@
-"""End to end: `pregunta serve` as a process, webhooks in, replies out to a fake API.
+"""End to end: `pregunta serve` and a minimal reference bot, side by side, against one fake API.
 
-WhatsApp: signed webhooks, replies to a fake Graph API. Telegram in webhook mode: updates
-with the secret token, replies to a fake Bot API. The server runs in its own process, so it
-has its own core and GIL, with the SQLite usage log on, in a temporary folder. The fake API
-and the load generator share this process, on loopback only.
+WhatsApp: signed webhooks in, replies out to a fake Graph API on loopback. Two servers run
+as processes of their own: the project (`python -m bot serve`, SQLite usage log on, in a
+temporary folder) and the reference (`bench/reference_bot.py`: aiohttp server and client
+on uvloop, signature check, JSON parse, a read receipt and one text reply; no matching,
+no database). Both send to the same fake Graph API, which runs in this process with the
+load generator. Telegram (webhook mode, fake Bot API) runs the project alone.
+
+Where the machine has two cores or more, the servers are pinned to core 0 (`taskset`) and
+this process to core 1, so the load generator never takes the servers' core; the output
+says whether they were.
 
 Each user follows a short scripted conversation: a greeting, the language, a question, a
 number or a tap. Every user sends one message at a time and waits for its reply, so the
 user a reply goes to tells which request it answers. Up to --concurrency users talk at
-once. How many API messages a reply makes is learnt first, from one calibration user per
-script that waits until its replies stop coming. That run also serves as the warm-up.
+once. How many API messages a reply makes is learnt first, per server, from one
+calibration user per script that waits until its replies stop coming (the warm-up too).
 
-Prints messages/s, the reply latency (webhook sent until the reply's last message reaches
-the fake), the webhook acknowledgement time, the server's RSS and CPU, and the CPU of this
-process. It asserts nothing about speed. It exits 1 when a reply went missing, the usage
-log lost a turn, the server logged an error, or it did not exit 0 on SIGTERM.
+Prints, per server and level: messages/s, reply latency p50/p99 (webhook sent until the
+reply's last message reaches the fake), webhook ack p50/p99, server CPU per message, the
+CPU of this process and of the rest of the machine, read receipts per message; then the
+ratio project/reference. Asserts nothing about speed. Exits 1 when a reply went missing,
+the usage log lost a turn, a server logged an error, or one did not exit 0 on SIGTERM.
 docs/performance.md has the figures and what limits them.
 
 Usage: python bench/e2e_bench.py [--quick] [--channel whatsapp|telegram|both]
            [--users N] [--concurrency C[,C...]] [--max-seconds S] [--content DIR]
-           [--py-spy FILE] [--server-path DIR]
+           [--project DIR] [--no-reference] [--no-pin] [--strict-fake] [--py-spy FILE]
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ import itertools
 import json
 import math
 import os
+import shutil
 import signal
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -45,7 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
+from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -63,6 +73,7 @@ APP_SECRET = "bench-app-secret"
 TELEGRAM_SECRET = "bench-webhook-secret"
 REPLY_TIMEOUT = 30.0  # seconds one reply may take before it counts as missing
 QUIET = 0.4  # seconds without a new message that end a reply while calibrating
+SERVER_CORE, BENCH_CORE = 0, 1
 
 # Steps: ("text", words), ("button", payload) or ("list", payload), as a person sends them.
 Step = tuple[str, str]
@@ -117,12 +128,61 @@ class Replies:
             seen = self.count[user]
 
 
-class _Graph(FakeGraph):
-    """The fake Graph API, telling `Replies` of every message it accepts (read receipts aside)."""
+class LeanGraph:
+    """The fake Graph API, lean: aiohttp, checks the token and the JSON, counts replies and receipts.
+
+    The strict fake of the tests (`--strict-fake`) also checks every field against Meta's
+    limits, but costs this process more CPU per call than the servers being measured.
+    """
+
+    def __init__(self, replies: Replies) -> None:
+        self.replies = replies
+        self.reads = 0
+        self.refused = 0
+        self._auth = f"Bearer {WHATSAPP_TOKEN}"
+        self._ids = itertools.count(1)
+        self.app = web.Application()
+        self.app.router.add_post("/{version}/{phone}/messages", self._messages)
+        self.app.router.add_post("/{version}/{phone}/media", self._media)
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != self._auth:
+            self.refused += 1
+            return web.json_response({"error": {"message": "bad token", "code": 190}}, status=401)
+        try:
+            message = json.loads(await request.read())
+        except ValueError:
+            self.refused += 1
+            return web.json_response({"error": {"message": "not JSON", "code": 100}}, status=400)
+        if message.get("status") == "read":
+            self.reads += 1
+            return web.json_response({"success": True})
+        user = message.get("to") or message.get("recipient")
+        if not user or message.get("messaging_product") != "whatsapp":
+            self.refused += 1
+            return web.json_response({"error": {"message": "to is required", "code": 100}}, status=400)
+        self.replies.arrived(user)
+        return web.json_response({"messaging_product": "whatsapp", "messages": [{"id": f"wamid.B{next(self._ids)}"}]})
+
+    async def _media(self, request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"id": f"media-{next(self._ids)}"})
+
+
+class StrictGraph(FakeGraph):
+    """The tests' fake Graph API (every field checked), telling `Replies` of each message it accepts."""
 
     def __init__(self, replies: Replies) -> None:
         super().__init__(token=WHATSAPP_TOKEN)
         self.replies = replies
+
+    @property
+    def reads(self) -> int:  # type: ignore[override]
+        return sum(1 for c in self.calls if c.is_read)
+
+    @property
+    def refused(self) -> int:
+        return sum(1 for c in self.calls if c.status != 200)
 
     async def _record(self, call: GraphCall) -> None:
         await super()._record(call)
@@ -136,6 +196,15 @@ class _BotAPI(FakeBotAPI):
     def __init__(self, replies: Replies) -> None:
         super().__init__(token=TELEGRAM_TOKEN)
         self.replies = replies
+
+    @property
+    def reads(self) -> int:
+        """"typing…" (sendChatAction) calls: Telegram's counterpart of a read receipt."""
+        return sum(1 for c in self.calls if c.method == "sendChatAction")
+
+    @property
+    def refused(self) -> int:
+        return sum(1 for c in self.calls if c.status != 200)
 
     async def _record(self, method: str, params: dict[str, str], files: dict[str, bytes], response: Any) -> Any:
         answer = await super()._record(method, params, files, response)
@@ -156,9 +225,6 @@ class WhatsApp:
         self._list = json.loads((DATA / "whatsapp" / "interactive_list_reply.json").read_text())
         self._ids = itertools.count(1)
         self._users = itertools.count(1)
-
-    def fake(self, replies: Replies) -> Any:
-        return _Graph(replies)
 
     def env(self, fake_url: str) -> dict[str, str]:
         return {
@@ -202,9 +268,6 @@ class Telegram:
         self._messages = itertools.count(10)
         self._users = itertools.count(10_000_001)
 
-    def fake(self, replies: Replies) -> Any:
-        return _BotAPI(replies)
-
     def env(self, fake_url: str) -> dict[str, str]:
         return {
             "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
@@ -238,14 +301,31 @@ class Telegram:
 Channel = WhatsApp | Telegram
 
 
-# -- the server process ----------------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def serving_aiohttp(app: web.Application) -> AsyncIterator[str]:
+    """An aiohttp app on a free loopback port (TCP_NODELAY), in this event loop; yields its URL."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    site = web.SockSite(runner, sock)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        await runner.cleanup()
+
+
+# -- the server processes --------------------------------------------------------------------
 
 
 @dataclass
 class Server:
+    name: str  # "project" or "reference"
     process: asyncio.subprocess.Process
     url: str
-    db: Path
+    db: Path | None
     log: list[str] = field(default_factory=list)
     drainer: asyncio.Task[None] | None = None
 
@@ -257,32 +337,36 @@ class Server:
         return 0
 
     def cpu_seconds(self) -> float:
+        """CPU of the server and all its threads (utime + stime)."""
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pinned(command: list[str], pin: bool) -> list[str]:
+    return ["taskset", "-c", str(SERVER_CORE), *command] if pin else command
 
 
 @contextlib.asynccontextmanager
 async def serving(
-    channel: Channel, fake_url: str, folder: Path, content: Path, server_path: Path | None = None
+    name: str, command: list[str], env_extra: dict[str, str], folder: Path, pythonpath: Path, pin: bool
 ) -> AsyncIterator[Server]:
-    """`pregunta serve` on a free loopback port, this one channel on; stopped with SIGTERM."""
+    """A server process on a free loopback port; stopped with SIGTERM."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREGUNTA_", "WHATSAPP_", "TELEGRAM_"))}
     env.update(
-        PYTHONPATH=os.pathsep.join(str(p) for p in (server_path, ROOT, os.environ.get("PYTHONPATH")) if p),
+        PYTHONPATH=os.pathsep.join(str(p) for p in (pythonpath, os.environ.get("PYTHONPATH")) if p),
         PREGUNTA_HOST="127.0.0.1",
         PREGUNTA_PORT=str(port),
         PREGUNTA_DB=str(folder / "pregunta.sqlite3"),
-        PREGUNTA_CONTENT=str(content),
         PREGUNTA_PSEUDONYM_KEY="bench-pseudonym-key-" + "k" * 16,
         PREGUNTA_LOG_LEVEL="INFO",
-        **channel.env(fake_url),
+        **env_extra,
     )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", cwd=folder, env=env,
+        *_pinned(command, pin), cwd=folder, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    server = Server(process, f"http://127.0.0.1:{port}", folder / "pregunta.sqlite3")
+    server = Server(name, process, f"http://127.0.0.1:{port}", folder / "pregunta.sqlite3" if name == "project" else None)
 
     async def drain() -> None:
         assert process.stderr is not None
@@ -291,16 +375,17 @@ async def serving(
 
     server.drainer = asyncio.create_task(drain())
     try:
-        async with httpx.AsyncClient(base_url=server.url, trust_env=False) as http:
+        async with aiohttp.ClientSession() as http:
             deadline = time.monotonic() + 30
             while True:
                 if process.returncode is not None:
-                    raise SystemExit(f"pregunta serve exited with {process.returncode}:\n{''.join(server.log)}")
+                    raise SystemExit(f"{name} exited with {process.returncode}:\n{''.join(server.log)}")
                 if time.monotonic() > deadline:
-                    raise SystemExit("pregunta serve did not become healthy in 30 s:\n" + "".join(server.log))
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
+                    raise SystemExit(f"{name} did not become healthy in 30 s:\n" + "".join(server.log))
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"{server.url}/healthz") as response:
+                        if response.status == 200:
+                            break
                 await asyncio.sleep(0.05)
         yield server
     finally:
@@ -320,6 +405,8 @@ async def serving(
 
 @dataclass
 class Run:
+    server: str
+    channel: str
     concurrency: int
     messages: int = 0
     missing: int = 0
@@ -331,9 +418,24 @@ class Run:
     own_cpu: float = 0.0
     others_cpu: float = 0.0  # CPU seconds the rest of the machine used meanwhile: noise
     rss_peak_kb: int = 0
+    reads: int = 0  # read receipts the fake received
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.server_cpu / max(self.messages, 1) * 1000
 
 
-async def calibrate(channel: Channel, http: httpx.AsyncClient, replies: Replies) -> list[list[int]]:
+async def _post(http: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]) -> int:
+    async with http.post(url, data=body, headers=headers) as response:
+        await response.read()
+        return response.status
+
+
+async def calibrate(channel: Channel, http: aiohttp.ClientSession, server: Server, replies: Replies) -> list[list[int]]:
     """How many API messages answer each step of each script, learnt from one user per script."""
 
     async def one(script: list[Step]) -> list[int]:
@@ -342,23 +444,24 @@ async def calibrate(channel: Channel, http: httpx.AsyncClient, replies: Replies)
         for step in script:
             path, body, headers = channel.request(user, step)
             before = replies.count[user]
-            response = await http.post(path, content=body, headers=headers)
-            response.raise_for_status()
+            status = await _post(http, server.url + path, body, headers)
+            if status != 200:
+                raise SystemExit(f"{server.name}: webhook answered {status} while calibrating")
             try:
                 counts.append(await replies.settled(user, before, REPLY_TIMEOUT))
             except TimeoutError:
-                raise SystemExit(f"{channel.name}: no reply to {step} in {REPLY_TIMEOUT:.0f} s while calibrating") from None
+                raise SystemExit(f"{server.name}: no reply to {step} in {REPLY_TIMEOUT:.0f} s while calibrating") from None
         return counts
 
     return list(await asyncio.gather(*(one(script) for script in SCRIPTS)))
 
 
 async def load(
-    channel: Channel, http: httpx.AsyncClient, replies: Replies, server: Server,
+    channel: Channel, http: aiohttp.ClientSession, replies: Replies, server: Server, fake: Any,
     expected: list[list[int]], users: int, concurrency: int, max_seconds: float,
 ) -> Run:  # fmt: skip
     """`users` users, `concurrency` of them at a time, each through its script."""
-    run = Run(concurrency)
+    run = Run(server.name, channel.name, concurrency)
     started = time.perf_counter()
     stop_at = started + max_seconds
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -377,10 +480,10 @@ async def load(
             for step, count in zip(script, counts):
                 path, body, headers = channel.request(user, step)
                 sent = time.perf_counter()
-                response = await http.post(path, content=body, headers=headers)
+                status = await _post(http, server.url + path, body, headers)
                 run.acks.append(time.perf_counter() - sent)
                 run.messages += 1
-                if response.status_code != 200:
+                if status != 200:
                     run.refused += 1
                     break
                 total += count
@@ -395,12 +498,15 @@ async def load(
             run.rss_peak_kb = max(run.rss_peak_kb, server.status("VmRSS"))
             await asyncio.sleep(0.2)
 
+    reads0 = getattr(fake, "reads", 0)
     cpu0, own0, all0 = server.cpu_seconds(), time.process_time(), _machine_cpu_seconds()
     sampler = asyncio.create_task(sample_rss())
     await asyncio.gather(*(talker() for _ in range(concurrency)))
     run.elapsed = time.perf_counter() - started
+    await asyncio.sleep(0.05)  # receipts of the last messages may follow their replies
     run.server_cpu, run.own_cpu = server.cpu_seconds() - cpu0, time.process_time() - own0
     run.others_cpu = max(0.0, _machine_cpu_seconds() - all0 - run.server_cpu - run.own_cpu)
+    run.reads = getattr(fake, "reads", 0) - reads0
     sampler.cancel()
     return run
 
@@ -417,15 +523,32 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else float("nan")
 
 
-def show(name: str, run: Run) -> None:
-    rate = len(run.latencies) / run.elapsed if run.elapsed else 0.0
+def show(run: Run) -> None:
     print(
-        f"{name:<9} c={run.concurrency:<4} {run.messages:>6} msgs in {run.elapsed:5.1f} s  {rate:6.0f} msgs/s  "
-        f"reply p50 {percentile(run.latencies, 0.5) * 1000:6.1f} ms  p99 {percentile(run.latencies, 0.99) * 1000:6.1f} ms  "
-        f"ack p50 {percentile(run.acks, 0.5) * 1000:5.1f} ms  p99 {percentile(run.acks, 0.99) * 1000:5.1f} ms  "
-        f"CPU: server {run.server_cpu / run.elapsed:4.0%} ({run.server_cpu / max(run.messages, 1) * 1000:.1f} ms/msg) bench {run.own_cpu / run.elapsed:4.0%} others {run.others_cpu / run.elapsed:4.0%}  "
-        f"server RSS peak {run.rss_peak_kb / 1024:4.0f} MB  missing {run.missing}  refused {run.refused}"
+        f"{run.server:<9} {run.channel:<8} c={run.concurrency:<3} {run.messages:>6} msgs in {run.elapsed:5.1f} s "
+        f"{run.rate:6.0f} msgs/s  reply p50 {percentile(run.latencies, 0.5) * 1000:6.1f} ms  "
+        f"p99 {percentile(run.latencies, 0.99) * 1000:6.1f} ms  ack p50 {percentile(run.acks, 0.5) * 1000:5.1f} ms  "
+        f"p99 {percentile(run.acks, 0.99) * 1000:5.1f} ms  server CPU {run.server_cpu / run.elapsed:4.0%} "
+        f"({run.cpu_ms:.2f} ms/msg)  bench {run.own_cpu / run.elapsed:4.0%}  others {run.others_cpu / run.elapsed:4.0%}  "
+        f"receipts/msg {run.reads / max(run.messages, 1):.2f}  RSS peak {run.rss_peak_kb / 1024:4.0f} MB  "
+        f"missing {run.missing}  refused {run.refused}",
+        flush=True,
     )
+
+
+def compare(runs: list[Run]) -> None:
+    """Project against reference at each level: how many times the CPU, what share of the rate."""
+    by = {(r.server, r.channel, r.concurrency): r for r in runs}
+    for (server, channel, level), project in sorted(by.items()):
+        reference = by.get(("reference", channel, level))
+        if server != "project" or reference is None:
+            continue
+        print(
+            f"ratio project/reference  {channel} c={level:<3}  CPU per message {project.cpu_ms:.2f} / {reference.cpu_ms:.2f} ms "
+            f"= {project.cpu_ms / reference.cpu_ms:.2f}x   msgs/s {project.rate:.0f} / {reference.rate:.0f} "
+            f"= {project.rate / max(reference.rate, 1e-9):.2f}   reply p99 {percentile(project.latencies, 0.99) * 1000:.1f} / "
+            f"{percentile(reference.latencies, 0.99) * 1000:.1f} ms"
+        )
 
 
 @contextlib.asynccontextmanager
@@ -445,43 +568,75 @@ async def profiled(pid: int, out: Path | None) -> AsyncIterator[None]:
         await asyncio.wait_for(spy.wait(), 60)
 
 
-async def bench(
-    channel: Channel, content: Path, users: int, levels: list[int], max_seconds: float,
-    profile: Path | None = None, server_path: Path | None = None,
-) -> bool:  # fmt: skip
-    """One server for this channel, every concurrency level in turn; False when something was lost."""
+@dataclass
+class Options:
+    content: Path
+    users: int
+    levels: list[int]
+    max_seconds: float
+    project: Path
+    reference: bool
+    pin: bool
+    strict: bool
+    profile: Path | None
+
+
+async def bench(channel: Channel, options: Options) -> tuple[bool, list[Run]]:
+    """The servers for this channel, every concurrency level in turn; False when something was lost."""
     replies = Replies()
-    fake = channel.fake(replies)
+    runs: list[Run] = []
     ok = True
-    sent = 0
-    with tempfile.TemporaryDirectory(prefix="pregunta-e2e-") as tmp:
-        async with running(fake.app) as fake_url:
-            async with serving(channel, fake_url, Path(tmp), content, server_path) as server:
-                limits = httpx.Limits(max_connections=max(levels), max_keepalive_connections=max(levels))
-                async with httpx.AsyncClient(base_url=server.url, trust_env=False, limits=limits, timeout=REPLY_TIMEOUT) as http:
-                    expected = await calibrate(channel, http, replies)
-                    sent += sum(len(script) for script in SCRIPTS)
-                    print(f"{channel.name}: API messages per step, learnt per script: {expected}; "
-                          f"server RSS after warm-up {server.status('VmRSS') / 1024:.0f} MB")  # fmt: skip
-                    spy_out = profile.with_name(f"{profile.stem}-{channel.name}{profile.suffix}") if profile else None
-                    async with profiled(server.process.pid, spy_out):
-                        for level in levels:
-                            run = await load(channel, http, replies, server, expected, users, level, max_seconds)
-                            sent += run.messages
-                            show(channel.name, run)
+    with contextlib.ExitStack() as stack:
+        folders = {name: Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"pregunta-e2e-{name}-"))) for name in ("project", "reference")}
+        async with contextlib.AsyncExitStack() as servers:
+            if channel.name == "whatsapp":
+                fake: Any = StrictGraph(replies) if options.strict else LeanGraph(replies)
+                fake_url = await servers.enter_async_context(running(fake.app) if options.strict else serving_aiohttp(fake.app))
+            else:
+                fake = _BotAPI(replies)
+                fake_url = await servers.enter_async_context(running(fake.app))
+            env = {**channel.env(fake_url), "PREGUNTA_CONTENT": str(options.content)}
+            targets = [await servers.enter_async_context(
+                serving("project", [sys.executable, "-m", "bot", "serve"], env, folders["project"], options.project, options.pin)
+            )]  # fmt: skip
+            if options.reference and channel.name == "whatsapp":
+                command = [sys.executable, str(ROOT / "bench" / "reference_bot.py")]
+                targets.append(await servers.enter_async_context(serving("reference", command, env, folders["reference"], ROOT, options.pin)))
+            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
+            async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=REPLY_TIMEOUT)) as http:
+                expected = {}
+                sent: defaultdict[str, int] = defaultdict(int)
+                for server in targets:
+                    expected[server.name] = await calibrate(channel, http, server, replies)
+                    sent[server.name] += sum(len(script) for script in SCRIPTS)
+                    print(f"{server.name} {channel.name}: API messages per step, learnt per script: {expected[server.name]}; "
+                          f"RSS after warm-up {server.status('VmRSS') / 1024:.0f} MB", flush=True)  # fmt: skip
+                project = targets[0]
+                spy_out = options.profile.with_name(f"{options.profile.stem}-{channel.name}{options.profile.suffix}") if options.profile else None
+                async with profiled(project.process.pid, spy_out):
+                    for level in options.levels:
+                        for server in targets:
+                            run = await load(channel, http, replies, server, fake, expected[server.name], options.users, level, options.max_seconds)
+                            sent[server.name] += run.messages
+                            show(run)
+                            runs.append(run)
                             ok = ok and run.missing == 0 and run.refused == 0
-                    health = (await http.get("/healthz")).json()
-                hwm, rss = server.status("VmHWM"), server.status("VmRSS")
+                async with http.get(f"{project.url}/healthz") as response:
+                    health = await response.json()
+                hwm, rss = project.status("VmHWM"), project.status("VmRSS")
+        for server in targets:
             code = server.process.returncode
-        logged = _events(server.db)
+            problems = [line for line in server.log if "Traceback" in line or " ERROR " in line or " CRITICAL " in line]
+            if problems:
+                print(f"{server.name} {channel.name}: {len(problems)} error line(s), the first: {problems[0].rstrip()}")
+            ok = ok and code == 0 and not problems
+            print(f"{server.name} {channel.name}: SIGTERM → exit code {code}")
+        logged = _events(project.db) if project.db else 0
     usage = health.get("usage_log") or {}
-    print(f"{channel.name}: server RSS at the end {rss / 1024:.0f} MB, high-water mark (VmHWM) {hwm / 1024:.0f} MB; "
-          f"usage log: {logged} events for {sent} messages sent (dropped {usage.get('dropped')}, failed {usage.get('failed')}); "
-          f"SIGTERM → exit code {code}")  # fmt: skip
-    problems = [line for line in server.log if "Traceback" in line or " ERROR " in line or " CRITICAL " in line]
-    if problems:
-        print(f"{channel.name}: {len(problems)} error line(s) from the server, the first: {problems[0].rstrip()}")
-    return ok and code == 0 and logged == sent and not problems
+    print(f"project {channel.name}: RSS at the end {rss / 1024:.0f} MB, high-water mark (VmHWM) {hwm / 1024:.0f} MB; "
+          f"usage log: {logged} events for {sent['project']} messages sent (dropped {usage.get('dropped')}, "
+          f"failed {usage.get('failed')}); fake API refused {getattr(fake, 'refused', 0)} call(s)")  # fmt: skip
+    return ok and logged == sent["project"], runs
 
 
 def _events(path: Path) -> int:
@@ -492,32 +647,70 @@ def _events(path: Path) -> int:
         db.close()
 
 
+def _pin_self(pin: bool) -> bool:
+    """Keep this process (load generator and fake API) off the servers' core; whether it could."""
+    if not pin:
+        return False
+    if (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None or not hasattr(os, "sched_setaffinity"):
+        return False
+    os.sched_setaffinity(0, {BENCH_CORE})
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short run: 60 users at concurrency 1, then 16")
-    parser.add_argument("--channel", choices=["whatsapp", "telegram", "both"], default="both")
-    parser.add_argument("--users", type=int, help="users per concurrency level (each sends 4 or 5 messages; default 400)")
+    parser.add_argument("--quick", action="store_true", help="a short run: 200 users at concurrency 1, then 16, 8 s a level")
+    parser.add_argument("--channel", choices=["whatsapp", "telegram", "both"], default="whatsapp")
+    parser.add_argument("--users", type=int, help="users per level, at most (each sends 4 or 5 messages; default 3000)")
     parser.add_argument("--concurrency", default=None, help="users talking at once, comma-separated levels (default 1,64)")
-    parser.add_argument("--max-seconds", type=float, default=120.0, help="no new user starts after this long (per level)")
-    parser.add_argument("--content", type=Path, default=ROOT / "content", help="content folder the server loads")
-    parser.add_argument("--py-spy", type=Path, metavar="FILE", help="sample the server with py-spy during the load; "
+    parser.add_argument("--max-seconds", type=float, default=None, help="no new user starts after this long (per level; default 20)")
+    parser.add_argument("--content", type=Path, default=ROOT / "content", help="content folder the project loads")
+    parser.add_argument("--project", type=Path, default=ROOT, metavar="DIR", help="the checkout to run as the project "
+                        "(default this one), e.g. an older commit unpacked with `git archive` for before/after figures")  # fmt: skip
+    parser.add_argument("--no-reference", action="store_true", help="run the project alone")
+    parser.add_argument("--no-pin", action="store_true", help="let the servers and this process share every core")
+    parser.add_argument("--strict-fake", action="store_true", help="the tests' fake Graph API, which checks every field "
+                        "(costs this process more CPU)")  # fmt: skip
+    parser.add_argument("--py-spy", type=Path, metavar="FILE", help="sample the project with py-spy during the load; "
                         "collapsed stacks go to FILE with the channel's name added")  # fmt: skip
-    parser.add_argument("--server-path", type=Path, metavar="DIR", help="put DIR first on the server's PYTHONPATH, "
-                        "for what-if runs (a sitecustomize.py or a package the server lacks)")  # fmt: skip
     args = parser.parse_args()
-    users = args.users or (60 if args.quick else 400)
-    levels = [int(c) for c in (args.concurrency or ("1,16" if args.quick else "1,64")).split(",")]
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
-          f"{users} users per level, {len(SCRIPTS)} scripts of 4-5 messages")  # fmt: skip
-    channels: list[Channel] = {"whatsapp": [WhatsApp()], "telegram": [Telegram()], "both": [WhatsApp(), Telegram()]}[args.channel]
-    results = [
-        asyncio.run(bench(channel, args.content, users, levels, args.max_seconds, args.py_spy, args.server_path))
-        for channel in channels
-    ]
-    ok = all(results)
+    options = Options(
+        content=args.content,
+        users=args.users or (200 if args.quick else 3000),
+        levels=[int(c) for c in (args.concurrency or ("1,16" if args.quick else "1,64")).split(",")],
+        max_seconds=args.max_seconds or (8.0 if args.quick else 20.0),
+        project=args.project.resolve(),
+        reference=not args.no_reference,
+        pin=False,
+        strict=args.strict_fake,
+        profile=args.py_spy,
+    )
+    options.pin = _pin_self(not args.no_pin)
+    where = (f"servers pinned to core {SERVER_CORE}, load generator and fake API to core {BENCH_CORE}" if options.pin
+             else "not pinned: servers and load generator share the cores")  # fmt: skip
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, {where}; load average {os.getloadavg()[0]:.2f} at start; "
+          f"project {options.project}; at most {options.users} users or {options.max_seconds:.0f} s per level, "
+          f"{len(SCRIPTS)} scripts of 4-5 messages; fake Graph API {'strict' if options.strict else 'lean'}", flush=True)  # fmt: skip
+    choices: dict[str, list[Channel]] = {"whatsapp": [WhatsApp()], "telegram": [Telegram()], "both": [WhatsApp(), Telegram()]}
+    channels = choices[args.channel]
+    results = []
+    runs: list[Run] = []
+    for channel in channels:
+        ok, done = _run(bench(channel, options))
+        results.append(ok)
+        runs += done
+    compare(runs)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
-    if not ok:
+    if not all(results):
         raise SystemExit(1)
+
+
+def _run(coroutine: Any) -> Any:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
 
 
 if __name__ == "__main__":

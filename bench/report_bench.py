@@ -27,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.db import GUATEMALA, open_db  # noqa: E402
+from bot.clock import GUATEMALA  # noqa: E402
+from bot.db import open_db  # noqa: E402
 from bot.rollup import purge  # noqa: E402
 
 TOPICS = [

@@ -27,7 +27,7 @@ from bot.privacy import pseudonym_key
 from bot.report.data import Labels
 from bot.report.write import write_report
 from bot.rollup import PurgeResult, purge
-from bot.server import serve
+from bot.server import run
 from bot.settings import Settings, load_settings
 from bot.usage import UsageLog
 
@@ -285,7 +285,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if not (settings.telegram_enabled or settings.whatsapp_enabled):
         logging.getLogger("bot").warning("no channel configured: set TELEGRAM_BOT_TOKEN or WHATSAPP_TOKEN")
     try:
-        asyncio.run(serve(settings))
+        run(settings)  # on uvloop where installed
     except KeyboardInterrupt:
         pass
     return 0

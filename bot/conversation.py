@@ -8,7 +8,6 @@ months cannot be linked). Knows nothing of matching internals or of any channel.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
@@ -16,8 +15,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from bot.db import GUATEMALA
+from bot.clock import GUATEMALA
 from bot.dialogue import State, respond, slow_down
+from bot.locks import KeyedLocks
 from bot.matcher import Matcher
 from bot.metrics import Metrics
 from bot.privacy import pseudonym
@@ -132,25 +132,16 @@ class Conversations:
         self.flood = flood or FloodGuard()
         self.metrics = metrics or Metrics()
         self._key = pseudonym_key
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # per person: lock, turns holding it
+        self._locks: KeyedLocks[str] = KeyedLocks()  # per person
 
     async def handle(self, channel: str, user_id: str, incoming: Incoming) -> Reply | None:
         """The reply to send, or None when a flooding user is being ignored."""
         started = time.perf_counter()
         state_key = pseudonym(self._key, "state", channel, str(user_id))
         # One turn at a time per person (their state is read, then written); a lock lives
-        # only while someone is waiting on it, so the table stays as small as the traffic.
-        lock, waiting = self._locks.get(state_key, (asyncio.Lock(), 0))
-        self._locks[state_key] = (lock, waiting + 1)
-        try:
-            async with lock:
-                reply, chose_lang = await self._turn(state_key, incoming)
-        finally:
-            lock, waiting = self._locks[state_key]
-            if waiting == 1:
-                del self._locks[state_key]
-            else:
-                self._locks[state_key] = (lock, waiting - 1)
+        # only while someone holds or waits for it, so the table stays as small as the traffic.
+        async with self._locks(state_key):
+            reply, chose_lang = await self._turn(state_key, incoming)
         if reply is not None:
             self.metrics.answers.labels(reply.kind.value).inc()
             if reply.kind is Kind.NOT_SURE:

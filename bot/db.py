@@ -17,7 +17,6 @@ import logging
 import sqlite3
 import time
 from collections import OrderedDict
-from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import aiosqlite
@@ -26,25 +25,18 @@ from bot.dialogue import State
 from bot.errors import PreguntaError
 
 __all__ = [
-    "GUATEMALA",
     "MESSAGE_KEEP_HOURS",
     "SCHEMA_VERSION",
     "Failures",
     "SqliteStates",
     "forget_messages",
-    "local_day",
     "open_db",
     "remember_message",
     "schema_version",
-    "today",
 ]
 
 log = logging.getLogger(__name__)
 
-# Days are Guatemalan days, so a report's "Tuesday" is the one staff lived through.
-# Guatemala has kept UTC-6 without daylight saving time since 2006; a fixed offset
-# needs no tz database on the server.
-GUATEMALA = timezone(timedelta(hours=-6), "America/Guatemala")
 MESSAGE_KEEP_HOURS = 48  # webhook redeliveries come within minutes; two days is generous
 
 # Each step is applied once, in order, in one transaction. Never edit a released step:
@@ -170,16 +162,6 @@ async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
         with contextlib.suppress(sqlite3.Error):
             await db.execute("ROLLBACK")
         raise
-
-
-def local_day(at: float) -> str:
-    """The Guatemalan date (YYYY-MM-DD) of a unix time."""
-    return datetime.fromtimestamp(at, GUATEMALA).date().isoformat()
-
-
-def today() -> date:
-    """Today in Guatemala."""
-    return datetime.now(GUATEMALA).date()
 
 
 # -- webhook redeliveries -------------------------------------------------------------

@@ -161,6 +161,7 @@ class _Turn:
         return self.content.ui(self.lang, key)
 
     def done(self, reply: Reply, **changes: Any) -> tuple[State, Reply]:
+        reply = replace(reply, list_button=self.ui("menu_option"))
         if reply.is_menu and reply.options:
             remembered: tuple[str, ...] = (f"{_PAGE}{reply.page}",)
         else:

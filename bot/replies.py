@@ -1,7 +1,8 @@
 """What the dialogue answers: plain data that each channel renders its own way.
 
 Channels show `options` as buttons or list rows when they can, and always accept the
-typed `key` too. `Option.payload` is what a button sends back: it names the choice
+typed `key` too. Labels a channel draws around them (`list_button`) come with the reply,
+in its language, so a channel never reads the content. `Option.payload` is what a button sends back: it names the choice
 itself (a topic, a language), so an old button still means what it said.
 """
 
@@ -51,6 +52,7 @@ class Reply:
     is_menu: bool = False  # options are the topic menu (WhatsApp shows a list)
     page: int = 0  # which page of the topic menu, when `is_menu`
     chose_lang: str | None = None  # a language chosen in this turn along with an answer
+    list_button: str = "Menú"  # the label of the button that opens a list of options, in `lang`
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from datetime import date, timedelta
 
 import aiosqlite
 
+from bot.clock import today as local_today
 from bot.db import forget_messages
-from bot.db import today as local_today
 
 __all__ = ["ALL", "Count", "PurgeResult", "Users", "bounds", "counts", "not_sure_queries", "purge", "rolled_days", "users"]
 

@@ -1,8 +1,10 @@
 """The running service: content, conversations and channels behind one ASGI app.
 
-`Runtime` holds what lives as long as the process; `create_app(runtime)` returns the
-Starlette app whose routes are /healthz, /metrics and whatever the channels mount
-(/webhooks/telegram, /webhooks/whatsapp). `serve(settings)` runs it under uvicorn.
+`Runtime` holds what lives as long as the process, the one outbound HTTP session the
+channels share included; `create_app(runtime)` returns the Starlette app whose routes are
+/healthz, /metrics and whatever the channels mount (/webhooks/telegram, /webhooks/whatsapp).
+`serve(settings)` runs it under uvicorn; `run(settings)` runs `serve` on uvloop where it is
+installed (uvicorn's own loop setting never applies: we hand it a running loop).
 """
 
 from __future__ import annotations
@@ -15,19 +17,20 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
+import aiosqlite
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channels.base import Channel
+from bot.channels.base import Channel, RememberedDedup
+from bot.channels.http import SharedSession
 from bot.content import load_content
-import aiosqlite
-
 from bot.conversation import Conversations, FloodGuard, MemoryStates
 from bot.db import SqliteStates, open_db, remember_message
 from bot.errors import ContentError, SettingsError
@@ -37,7 +40,7 @@ from bot.privacy import pseudonym_key
 from bot.settings import Settings
 from bot.usage import UsageLog
 
-__all__ = ["Runtime", "create_app", "serve"]
+__all__ = ["Runtime", "create_app", "run", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class Runtime:
     conversations: Conversations
     metrics: Metrics
     channels: list[Channel] = field(default_factory=list)
+    http: SharedSession = field(default_factory=SharedSession)  # outbound calls of every channel
     started: bool = False
     reload_failures: int = 0
     db: aiosqlite.Connection | None = None  # user states and webhook message ids
@@ -70,7 +74,7 @@ class Runtime:
             metrics=metrics,
         )
         runtime = cls(settings, conversations, metrics)
-        runtime.channels = _channels(settings, conversations, metrics, runtime._remember_whatsapp)
+        runtime.channels = _channels(settings, conversations, metrics, runtime.http, runtime._remember)
         return runtime
 
     async def start(self) -> None:
@@ -84,6 +88,7 @@ class Runtime:
         self.usage = UsageLog(self.settings.pregunta_db, retention_days=self.settings.pregunta_retention_days)
         await self.usage.start()
         self.conversations.usage = self.usage
+        await self.http.open()  # held by the runtime too, so it outlives any one channel
         for channel in self.channels:
             await channel.start()
             log.info("channel %s started", channel.name)
@@ -104,6 +109,7 @@ class Runtime:
                 await channel.stop()
             except Exception:
                 log.exception("channel %s did not stop cleanly", channel.name)
+        await self.http.close()
         # after the channels, so the replies they finished are logged; then flushed
         self.conversations.usage = None
         if self.usage is not None:
@@ -114,11 +120,15 @@ class Runtime:
             await self.db.close()
             self.db = None
 
-    async def _remember_whatsapp(self, message_id: str) -> bool:
-        """WhatsApp re-delivers webhooks: True the first time a message id is seen."""
-        if self.db is None:
-            return True
-        return await remember_message(self.db, "whatsapp", message_id)
+    def _remember(self, channel: str) -> Callable[[str], Coroutine[Any, Any, bool]]:
+        """Platforms re-deliver webhooks: the channel's `first_time`, kept in the database."""
+
+        async def remember(message_id: str) -> bool:
+            if self.db is None:
+                return True
+            return await remember_message(self.db, channel, message_id)
+
+        return remember
 
     async def reload(self) -> bool:
         """Load the content again. A broken edit keeps the last good content serving and
@@ -192,17 +202,23 @@ class Runtime:
 
 
 def _channels(
-    settings: Settings, conversations: Conversations, metrics: Metrics, remember: Callable[[str], Awaitable[bool]]
+    settings: Settings,
+    conversations: Conversations,
+    metrics: Metrics,
+    http: SharedSession,
+    remember: Callable[[str], Callable[[str], Coroutine[Any, Any, bool]]],
 ) -> list[Channel]:
     channels: list[Channel] = []
     if settings.telegram_enabled:
         from bot.channels.telegram import TelegramChannel
 
-        channels.append(TelegramChannel(settings, conversations, metrics))
+        dedup = RememberedDedup(remember("telegram"))
+        channels.append(TelegramChannel(settings, conversations, metrics, http=http, dedup=dedup))
     if settings.whatsapp_enabled:
-        from bot.channels.whatsapp import RememberedDedup, WhatsAppChannel
+        from bot.channels.whatsapp import WhatsAppChannel
 
-        channels.append(WhatsAppChannel(settings, conversations, metrics, dedup=RememberedDedup(remember)))
+        dedup = RememberedDedup(remember("whatsapp"))
+        channels.append(WhatsAppChannel(settings, conversations, metrics, http=http, dedup=dedup))
     return channels
 
 
@@ -266,6 +282,16 @@ async def serve(settings: Settings) -> None:
         sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def run(settings: Settings) -> None:
+    """`serve(settings)` to the end, on uvloop when it is installed (Linux, macOS)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(settings))
+        return
+    uvloop.run(serve(settings))
 
 
 def _ignore(signum: int, frame: object) -> None:

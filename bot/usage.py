@@ -21,7 +21,8 @@ import aiosqlite
 
 from bot import rollup
 from bot.conversation import Turn
-from bot.db import Failures, local_day, open_db
+from bot.clock import local_day
+from bot.db import Failures, open_db
 from bot.privacy import scrub
 from bot.replies import Kind
 

@@ -14,7 +14,6 @@ from bot.db import (
     SCHEMA_VERSION,
     SqliteStates,
     forget_messages,
-    local_day,
     open_db,
     remember_message,
     schema_version,
@@ -195,8 +194,3 @@ async def test_corrupt_state_row_is_a_fresh_start(usage_db: aiosqlite.Connection
     states = SqliteStates(usage_db)
     assert await states.get("x") is None
     assert await states.get("y") == State()
-
-
-def test_local_day_is_guatemalan() -> None:
-    assert local_day(1_767_247_200.0) == "2026-01-01"  # 2026-01-01 06:00 UTC = midnight in Guatemala
-    assert local_day(1_767_247_199.0) == "2025-12-31"

@@ -2,8 +2,12 @@
 
 Turns Telegram updates into `Incoming` messages for `Conversations.handle` and renders
 each `Reply`: HTML text split at 4,096 characters, options as inline buttons ("1 · Pasaporte",
-so typed numbers still match), audio as a voice message. Sends are retried (RetryAfter
-honoured, network errors and 5xx backed off), then logged and counted. Knows nothing of
+so typed numbers still match), audio as a voice message. "typing…" is shown only when
+the reply is not immediate (`base.Presence`). Sends follow the channels' `RetryPolicy`
+(RetryAfter honoured up to its ceiling, network errors and 5xx backed off), then are
+logged and counted; PTB's errors become `ChannelError` through one table. HTTP goes
+through the process's aiohttp session (`telegram_request.AiohttpRequest`). A webhook
+body is read within `base.MAX_BODY` and its update id deduplicated. Knows nothing of
 matching or of the dialogue's states; never logs the token, user ids or chat ids.
 """
 
@@ -16,7 +20,7 @@ import json
 import logging
 import re
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,10 +60,20 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.base import as_text
+from bot.channels.base import (
+    MAX_BODY,
+    Background,
+    Dedup,
+    Presence,
+    Refused,
+    RetryPolicy,
+    as_text,
+    read_body,
+    translate,
+)
+from bot.channels.http import SharedSession
 from bot.channels.telegram_format import (
     COMMAND_DESCRIPTIONS,
     COMMANDS,
@@ -70,8 +84,10 @@ from bot.channels.telegram_format import (
     render_html,
     split_message,
 )
+from bot.channels.telegram_request import AiohttpRequest
 from bot.conversation import Conversations
 from bot.errors import ChannelError, SettingsError
+from bot.locks import KeyedLocks
 from bot.metrics import Metrics
 from bot.replies import Incoming, Reply
 from bot.settings import Settings
@@ -90,15 +106,47 @@ T = TypeVar("T")
 _Context = ContextTypes.DEFAULT_TYPE
 
 
+def _retry_after(exc: RetryAfter) -> ChannelError:
+    seconds = _seconds(exc)
+    return ChannelError(f"flood control, retry after {seconds:g} s (429)", retryable=True, retry_after=seconds)
+
+
+def _message(exc: TelegramError) -> str:
+    return str(exc)  # the channel redacts the token before anything is logged
+
+
+# Telegram's errors by what to do: wait, retry, or give up. The most specific class wins
+# (BadRequest is a NetworkError in PTB, and is not worth retrying).
+_ERRORS: dict[type[BaseException], Callable[[Any], ChannelError]] = {
+    RetryAfter: _retry_after,
+    Forbidden: lambda exc: ChannelError(f"the user blocked the bot or it cannot write to this chat: {_message(exc)}"),
+    BadRequest: lambda exc: ChannelError(f"refused: {_message(exc)}"),
+    InvalidToken: lambda exc: ChannelError(f"refused: {_message(exc)}"),
+    ChatMigrated: lambda exc: ChannelError("refused: the group became a supergroup with a new chat id"),  # its text names the chat id
+    Conflict: lambda exc: ChannelError(f"refused: {_message(exc)}"),
+    TimedOut: lambda exc: ChannelError(f"network or server error: {_message(exc)}", retryable=True),
+    NetworkError: lambda exc: ChannelError(f"network or server error: {_message(exc)}", retryable=True),  # 5xx too
+    TelegramError: lambda exc: ChannelError(f"failed: {_message(exc)}"),
+}
+
+
 class TelegramChannel:
     """One bot token, served by long polling or by a webhook on the project's ASGI app."""
 
     name = NAME
-    retry_delays: tuple[float, ...] = (0.5, 2.0, 5.0)  # between attempts on network errors and 5xx
-    max_retry_after = 60.0  # seconds; Telegram asking for a longer pause means give up this reply
     poll_timeout = 10.0  # seconds a getUpdates long poll waits for news
 
-    def __init__(self, settings: Settings, conversations: Conversations, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        conversations: Conversations,
+        metrics: Metrics,
+        *,
+        http: SharedSession | None = None,
+        dedup: Dedup | None = None,
+        retry: RetryPolicy | None = None,
+        presence: Presence | None = None,
+    ) -> None:
         token = settings.telegram_bot_token
         if token is None or not _TOKEN.match(token.get_secret_value()):
             raise SettingsError("TELEGRAM_BOT_TOKEN is malformed: expected <digits>:<secret>, as BotFather gives it")
@@ -116,8 +164,13 @@ class TelegramChannel:
             self._secret = secret.get_secret_value().encode()
         self.conversations = conversations
         self.metrics = metrics
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.presence = presence if presence is not None else Presence()
+        self.dedup = dedup  # webhook deliveries by update id; polling needs none (offsets)
+        self.tasks = Background("Telegram", on_error=lambda exc: self.metrics.errors.labels(NAME).inc())
+        self._http = http if http is not None else SharedSession()
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
-        self._requests: tuple[HTTPXRequest, ...] = ()
+        self._requests: tuple[AiohttpRequest, ...] = ()
         self._closing = asyncio.Event()
         self._redaction = _Redaction(self._token)
 
@@ -171,6 +224,7 @@ class TelegramChannel:
                 await app.updater.stop()
             if app.running:
                 await app.stop()
+            await self.tasks.drain(1.0)  # "typing…" calls still under way
             await app.shutdown()
         finally:
             self._app = None
@@ -180,10 +234,10 @@ class TelegramChannel:
             self._redaction.remove()
 
     def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
-        # trust_env=False: proxy variables in the environment must not reroute the bot
-        # (and loopback tests must not go through a proxy).
-        calls = HTTPXRequest(connection_pool_size=64, httpx_kwargs={"trust_env": False})
-        polls = HTTPXRequest(connection_pool_size=1, httpx_kwargs={"trust_env": False})
+        # One aiohttp session for both (proxy variables ignored); the long poll gets
+        # `poll_timeout` added to its read timeout by PTB.
+        calls = AiohttpRequest(self._http)
+        polls = AiohttpRequest(self._http, read_timeout=5.0)
         self._requests = (calls, polls)
         builder = (
             ApplicationBuilder()
@@ -215,7 +269,7 @@ class TelegramChannel:
     # -- the webhook ----------------------------------------------------------------------
 
     async def _webhook(self, request: Request) -> Response:
-        """Check the secret, hand the update to the Application's queue, answer at once."""
+        """Check the secret, read a bounded body, drop a re-delivery, queue the update, answer at once."""
         given = request.headers.get("x-telegram-bot-api-secret-token", "").encode()
         if not hmac.compare_digest(given, self._secret):
             log.warning("telegram webhook: request without the right secret token refused")
@@ -224,15 +278,33 @@ class TelegramChannel:
         if app is None or not app.running:
             return Response(status_code=503)
         try:
-            data = json.loads(await request.body())
+            body = await read_body(request, limit=MAX_BODY, media_type=None)
+        except Refused as refused:
+            log.warning("telegram webhook refused: %s", refused.reason)
+            return refused.response()
+        try:
+            data = json.loads(body)
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 raise ValueError("not an update")
             update = Update.de_json(data, app.bot)
         except Exception:
             log.warning("telegram webhook: malformed update refused")
             return Response(status_code=400)
+        if not await self._first_time(update.update_id):
+            log.info("telegram webhook: re-delivered update ignored")
+            return Response(status_code=200)
         await app.update_queue.put(update)
         return Response(status_code=200)
+
+    async def _first_time(self, update_id: int) -> bool:
+        if self.dedup is None:
+            return True
+        try:
+            return await self.dedup.first_time(str(update_id))
+        except Exception:  # a broken store must not silence the bot: better twice than never
+            self.metrics.errors.labels(NAME).inc()
+            log.exception("telegram dedup store failed; answering anyway")
+            return True
 
     # -- handlers ------------------------------------------------------------------------
 
@@ -285,10 +357,6 @@ class TelegramChannel:
     async def _converse(
         self, bot: Bot, message: Message | None, user_id: int, said: Incoming, query: CallbackQuery | None = None
     ) -> None:
-        reply = await self.conversations.handle(NAME, str(user_id), said)
-        self.metrics.messages_in.labels(NAME, reply.lang if reply else "-").inc()
-        if reply is None:
-            return
         chat_id = message.chat.id if message is not None else user_id
         where: dict[str, Any] = {}
         if message is not None and message.is_topic_message and message.message_thread_id:
@@ -296,10 +364,22 @@ class TelegramChannel:
         if message is not None and query is None and message.chat.type != ChatType.PRIVATE:
             # In a group, answer the person's message so it is clear whom the bot answers.
             where["reply_parameters"] = ReplyParameters(message.message_id, allow_sending_without_reply=True)
+        thread = _thread(where)
+        watch = self.presence.watch(chat_id, lambda: self._typing(bot, chat_id, thread), self.tasks)
+        try:
+            reply = await self.conversations.handle(NAME, str(user_id), said)
+            self.metrics.messages_in.labels(NAME, reply.lang if reply else "-").inc()
+            if reply is None:
+                return
+            await watch.ready(after_sign=True)  # "typing…" must not arrive after the answer
+        finally:
+            watch.close()
         await self._send(bot, chat_id, reply, where)
 
+    async def _typing(self, bot: Bot, chat_id: int, thread: dict[str, Any]) -> None:
+        await self._attempt("sendChatAction", lambda: bot.send_chat_action(chat_id, ChatAction.TYPING, **thread), retry=False)
+
     async def _send(self, bot: Bot, chat_id: int, reply: Reply, where: dict[str, Any]) -> None:
-        await self._attempt("sendChatAction", lambda: bot.send_chat_action(chat_id, ChatAction.TYPING, **_thread(where)), retry=False)
         text = reply.text if reply.text.strip() else as_text(reply)
         parts = split_message(text)
         markup = keyboard(reply.options)
@@ -329,13 +409,13 @@ class TelegramChannel:
             )
 
         try:
-            return await self._attempt("sendMessage", html, raise_bad_request=True)
-        except BadRequest as exc:
-            if "parse" not in str(exc).lower():
-                self._failed("sendMessage", self._classify(exc))
+            return await self._attempt("sendMessage", html, raise_refusal=True)
+        except ChannelError as error:
+            if "parse" not in str(error).lower():
+                self._failed("sendMessage", error)
                 return None
             # Never expected (the text is escaped), but a reply must not be lost to markup.
-            log.warning("telegram rejected the HTML of a reply, sending it plain: %s", exc)
+            log.warning("telegram rejected the HTML of a reply, sending it plain: %s", error)
             return await self._attempt("sendMessage", plain)
 
     async def _send_voice(self, bot: Bot, chat_id: int, path: Path, lang: str, where: dict[str, Any]) -> None:
@@ -353,44 +433,37 @@ class TelegramChannel:
     # -- retries ------------------------------------------------------------------------
 
     async def _attempt(
-        self, method: str, call: Callable[[], Awaitable[T]], *, retry: bool = True, raise_bad_request: bool = False
+        self, method: str, call: Callable[[], Awaitable[T]], *, retry: bool = True, raise_refusal: bool = False
     ) -> T | None:
-        """Call the Bot API; on 429 wait as told, on network errors and 5xx back off, then give up.
+        """Call the Bot API under the retry policy; None once given up (logged and counted).
 
-        Returns None once given up (logged and counted). With `retry=False` a failure is
-        only logged at debug level: a missed "typing…" or button acknowledgement is harmless.
+        With `retry=False` one attempt only, and a failure is logged at debug level: a
+        missed "typing…" or button acknowledgement is harmless. With `raise_refusal`, an
+        error not worth retrying is raised for the caller to handle instead.
         """
-        attempt = 0
-        while True:
+
+        async def once() -> T:
             try:
                 return await call()
             except TelegramError as exc:
-                if raise_bad_request and isinstance(exc, BadRequest):
-                    raise
-                error = self._classify(exc)
+                raise self._classify(exc) from exc
+
+        try:
+            return await self.retry.run(
+                once,
+                what=f"telegram {method}",
+                attempts=None if retry else 1,
+                on_retry=self.metrics.send_retries.labels(NAME).inc,
+                stopping=self._closing,
+            )
+        except ChannelError as error:
             if not retry:
                 log.debug("telegram %s failed: %s", method, error)
                 return None
-            if not error.retryable or attempt >= len(self.retry_delays):
-                self._failed(method, error)
-                return None
-            delay = self.retry_delays[attempt] if error.retry_after is None else error.retry_after
-            if delay > self.max_retry_after:
-                self._failed(method, error)
-                return None
-            attempt += 1
-            self.metrics.send_retries.labels(NAME).inc()
-            log.info("telegram %s: %s; retry %d in %.1f s", method, error, attempt, delay)
-            if await self._stopping_within(delay):
-                self._failed(method, ChannelError("shutting down", retryable=False))
-                return None
-
-    async def _stopping_within(self, seconds: float) -> bool:
-        try:
-            await asyncio.wait_for(self._closing.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+            if raise_refusal and not error.retryable:
+                raise
+            self._failed(method, error)
+            return None
 
     def _failed(self, method: str, error: ChannelError) -> None:
         self.metrics.send_failures.labels(NAME).inc()
@@ -398,20 +471,10 @@ class TelegramChannel:
         log.warning("telegram %s given up: %s", method, error)
 
     def _classify(self, exc: TelegramError) -> ChannelError:
-        """Telegram's errors sorted by what to do: wait, retry, or give up."""
-        message = self._redact(str(exc))
-        if isinstance(exc, RetryAfter):
-            seconds = _seconds(exc)
-            return ChannelError(f"flood control, retry after {seconds:g} s (429)", retryable=True, retry_after=seconds)
-        if isinstance(exc, Forbidden):
-            return ChannelError(f"the user blocked the bot or it cannot write to this chat: {message}")
-        if isinstance(exc, ChatMigrated):  # its text carries the new chat id: never logged
-            return ChannelError("refused: the group became a supergroup with a new chat id")
-        if isinstance(exc, (BadRequest, InvalidToken, Conflict)):
-            return ChannelError(f"refused: {message}")
-        if isinstance(exc, (TimedOut, NetworkError)):  # includes 5xx, connection errors
-            return ChannelError(f"network or server error: {message}", retryable=True)
-        return ChannelError(f"failed: {message}")
+        """Telegram's error, token redacted, as a ChannelError that says whether to retry."""
+        error = translate(exc, _ERRORS) or ChannelError(f"failed: {exc}")
+        redacted = ChannelError(self._redact(str(error)), retryable=error.retryable, retry_after=error.retry_after)
+        return redacted
 
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "<token>")
@@ -429,7 +492,7 @@ class _ChatByChat(BaseUpdateProcessor):
 
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks: KeyedLocks[Hashable] = KeyedLocks()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
@@ -438,13 +501,8 @@ class _ChatByChat(BaseUpdateProcessor):
         if key is None:
             await coroutine
             return
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        try:
-            async with lock:
-                await coroutine
-        finally:
-            if not lock.locked() and not getattr(lock, "_waiters", None):
-                self._locks.pop(key, None)
+        async with self._locks(key):
+            await coroutine
 
     async def initialize(self) -> None:
         pass
@@ -456,11 +514,11 @@ class _ChatByChat(BaseUpdateProcessor):
 class _Redaction(logging.Filter):
     """Takes the token out of log records of the loggers that print Bot API URLs.
 
-    python-telegram-bot logs its base URL (token included) at DEBUG when a Bot is built,
-    and httpx logs every request URL at INFO.
+    python-telegram-bot logs its base URL (token included) at DEBUG when a Bot is built;
+    HTTP clients may log request URLs.
     """
 
-    _LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot", "httpx")
+    _LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot", "httpx", "aiohttp.client")
 
     def __init__(self, token: str) -> None:
         super().__init__()

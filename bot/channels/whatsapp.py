@@ -5,11 +5,15 @@ delivery that is not acknowledged quickly, and re-sends a refused one for days. 
 POST is refused only when it is not Meta's (403, bad signature) or not a webhook at all
 (413, 415, 400); a signed JSON body of an unexpected shape is acknowledged and ignored.
 
-Each message then becomes its own task: deduplicated by message id (Meta delivers at
-least once), answered by `Conversations`, and rendered as text, an interactive list or
-reply buttons, and a voice note. Replies to one user go out in order; a slow or failing
-Graph API holds only the replies waiting on it. Wire formats live in
-`whatsapp_payloads`, the Graph calls in `whatsapp_graph`.
+Each message then becomes its own task (`process`, the one function a queue could call):
+deduplicated by message id (Meta delivers at least once), answered by `Conversations`,
+and rendered as text, an interactive list or reply buttons, and a voice note. Replies to
+one user go out in order; a slow or failing Graph API holds only the replies waiting on
+it. A read receipt goes out only when the reply is not immediate (`base.Presence`).
+
+The channel is the kit of `base` plus three parts of its own: the parser
+(`whatsapp_payloads.parse_webhook`), the renderer (`render`) and the sender
+(`whatsapp_graph.GraphClient`).
 """
 
 from __future__ import annotations
@@ -21,17 +25,29 @@ import json
 import logging
 import secrets
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channels.base import as_text, numbered, split_text
-from bot.channels.whatsapp_graph import OUTSIDE_WINDOW, GraphClient, GraphError, RetryPolicy
+from bot.channels.base import (
+    MAX_BODY,
+    Background,
+    Dedup,
+    MemoryDedup,
+    Presence,
+    Refused,
+    RetryPolicy,
+    as_text,
+    numbered,
+    read_body,
+    split_text,
+)
+from bot.channels.http import SharedSession
+from bot.channels.whatsapp_graph import OUTSIDE_WINDOW, GraphClient, GraphError
 from bot.channels.whatsapp_payloads import (
     BODY_MAX,
     REPLY_BUTTONS_MAX,
@@ -53,62 +69,19 @@ from bot.channels.whatsapp_payloads import (
     text_message,
 )
 from bot.conversation import Conversations
+from bot.locks import KeyedLocks
 from bot.metrics import Metrics
 from bot.privacy import pseudonym
 from bot.replies import Option, Reply
 from bot.settings import Settings
 
-__all__ = ["MAX_BODY", "Dedup", "MemoryDedup", "RememberedDedup", "WhatsAppChannel"]
+__all__ = ["MAX_BODY", "PATH", "WhatsAppChannel"]
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 1024 * 1024  # bytes of webhook body we read; Meta's are a few KB
 PATH = "/webhooks/whatsapp"
 _MEDIA_TTL = 25 * 24 * 3600.0  # Meta keeps an uploaded media id for 30 days
 _AUDIO_TYPES = {".ogg": "audio/ogg", ".opus": "audio/ogg", ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aac": "audio/aac", ".amr": "audio/amr"}
-
-
-class Dedup(Protocol):
-    """Remembers message ids; the SQLite one (bot/db.py) also survives a restart."""
-
-    async def first_time(self, message_id: str) -> bool:
-        """True the first time an id is seen, False for a re-delivery."""
-        ...
-
-
-class MemoryDedup:
-    """Message ids seen in the last `ttl` seconds (48 h), at most `limit` of them, in memory."""
-
-    def __init__(self, ttl: float = 48 * 3600.0, limit: int = 200_000, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl
-        self.limit = limit
-        self._clock = clock
-        self._seen: OrderedDict[str, float] = OrderedDict()  # id → when it expires, oldest first
-
-    async def first_time(self, message_id: str) -> bool:
-        now = self._clock()
-        while self._seen:
-            oldest, expires = next(iter(self._seen.items()))
-            if expires > now:
-                break
-            del self._seen[oldest]
-        if message_id in self._seen:
-            return False
-        self._seen[message_id] = now + self.ttl
-        while len(self._seen) > self.limit:
-            self._seen.popitem(last=False)
-        return True
-
-
-class RememberedDedup:
-    """Adapts a store's `remember(message_id) -> bool` (True when new), e.g.
-    `RememberedDedup(functools.partial(db.remember_message, conn, "whatsapp"))`."""
-
-    def __init__(self, remember: Callable[[str], Coroutine[Any, Any, bool]]) -> None:
-        self._remember = remember
-
-    async def first_time(self, message_id: str) -> bool:
-        return await self._remember(message_id)
 
 
 class WhatsAppChannel:
@@ -122,9 +95,10 @@ class WhatsAppChannel:
         conversations: Conversations,
         metrics: Metrics,
         *,
+        http: SharedSession | None = None,
         dedup: Dedup | None = None,
         retry: RetryPolicy | None = None,
-        concurrency: int = 16,
+        presence: Presence | None = None,
         max_pending: int = 2000,
         drain_seconds: float = 5.0,
         audio_url: Callable[[Path], str | None] | None = None,
@@ -135,7 +109,8 @@ class WhatsAppChannel:
         self.settings = settings
         self.conversations = conversations
         self.metrics = metrics
-        self.dedup: Dedup = dedup or MemoryDedup()
+        self.dedup: Dedup = dedup if dedup is not None else MemoryDedup()
+        self.presence = presence if presence is not None else Presence()
         self.max_pending = max_pending
         self.drain_seconds = drain_seconds
         self.audio_url = audio_url  # a public URL for an audio file: sent by link instead of uploaded
@@ -143,17 +118,20 @@ class WhatsAppChannel:
             settings.whatsapp_api_base_url,
             settings.whatsapp_phone_number_id,
             settings.whatsapp_token.get_secret_value(),
+            http=http,
             retry=retry,
-            concurrency=concurrency,
             on_retry=self.metrics.send_retries.labels(self.name).inc,
         )
+        self.tasks = Background("WhatsApp", on_error=lambda exc: self.metrics.errors.labels(self.name).inc())
         self._secret = settings.whatsapp_app_secret.get_secret_value().encode() if settings.whatsapp_app_secret else None
         self._verify_token = settings.whatsapp_verify_token.get_secret_value() if settings.whatsapp_verify_token else None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._user_locks: dict[str, asyncio.Lock] = {}
+        self._phone_id = settings.whatsapp_phone_number_id
+        self._people: KeyedLocks[str] = KeyedLocks()  # replies to one person go out in order
         self._media: dict[str, tuple[int, int, str, float]] = {}  # path → (mtime_ns, size, media id, uploaded at)
-        self._media_locks: dict[str, asyncio.Lock] = {}
+        self._media_locks: KeyedLocks[str] = KeyedLocks()
         self._log_key = secrets.token_bytes(16)  # log pseudonyms, linkable within one run only
+        self._messages_in: dict[str, Any] = {}  # counters by language, looked up once
+        self._messages_out: dict[str, Any] = {}
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -169,16 +147,9 @@ class WhatsAppChannel:
 
     async def stop(self) -> None:
         """Give replies under way `drain_seconds` to finish, cancel the rest, close the client."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.drain_seconds
-        while self._tasks and (remaining := deadline - loop.time()) > 0:
-            await asyncio.wait(set(self._tasks), timeout=remaining)  # tasks may spawn tasks: look again
-        pending = set(self._tasks)
-        if pending:
-            log.warning("WhatsApp stopped with %d task(s) unfinished: their replies are not sent", len(pending))
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        cancelled = await self.tasks.drain(self.drain_seconds)
+        if cancelled:
+            log.warning("WhatsApp stopped with %d task(s) unfinished: their replies are not sent", cancelled)
         await self.graph.close()
 
     # -- webhook ---------------------------------------------------------------------
@@ -206,19 +177,10 @@ class WhatsAppChannel:
         if self._secret is None or not signature:
             log.warning("WhatsApp webhook without signature refused")
             return PlainTextResponse("forbidden", status_code=403)
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != "application/json":
-            return PlainTextResponse("expected application/json", status_code=415)
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            status = 413 if length.isdigit() else 400
-            return PlainTextResponse("body too large" if status == 413 else "bad content-length", status_code=status)
         try:
-            body = await _read_bounded(request, MAX_BODY)
-        except ClientDisconnect:
-            return PlainTextResponse("incomplete body", status_code=400)
-        if body is None:
-            return PlainTextResponse("body too large", status_code=413)
+            body = await read_body(request, limit=MAX_BODY)
+        except Refused as refused:
+            return refused.response()
         if not _signed(self._secret, body, signature):
             log.warning("WhatsApp webhook with a wrong signature refused")
             return PlainTextResponse("forbidden", status_code=403)
@@ -229,35 +191,27 @@ class WhatsAppChannel:
             self.metrics.errors.labels(self.name).inc()
             return PlainTextResponse("malformed JSON", status_code=400)
 
-        parsed = parse_webhook(data, self.settings.whatsapp_phone_number_id)
+        parsed = parse_webhook(data, self._phone_id)
         for reason in parsed.skipped:
             log.info("WhatsApp webhook: ignored %s", reason)
         if parsed.skipped and not parsed.messages and not parsed.statuses:
             self.metrics.errors.labels(self.name).inc()
         for codes in parsed.failed_statuses:
             log.info("WhatsApp reported a message not delivered (error %s)", codes)
-        if len(self._tasks) + len(parsed.messages) > self.max_pending:
-            log.warning("WhatsApp webhook deferred: %d replies already pending", len(self._tasks))
+        if len(self.tasks) + len(parsed.messages) > self.max_pending:
+            log.warning("WhatsApp webhook deferred: %d replies already pending", len(self.tasks))
             return PlainTextResponse("busy", status_code=503, headers={"Retry-After": "30"})
         for item in parsed.messages:
-            self._spawn(self._process(item))
+            self.tasks.spawn(self.process(item))
         return PlainTextResponse("ok")
 
     # -- processing ------------------------------------------------------------------
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
+    async def process(self, item: Inbound) -> None:
+        """One message, from its parsed form to the reply sent: once only, in order per person.
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.metrics.errors.labels(self.name).inc()
-            log.error("WhatsApp message failed", exc_info=task.exception())
-
-    async def _process(self, item: Inbound) -> None:
-        """One message: once only, read receipt, the dialogue's reply, sent in order per user."""
+        A read receipt goes out at once after a pause, or when the reply takes over a second.
+        """
         try:
             new = await self.dedup.first_time(item.message_id)
         except Exception:  # a broken store must not silence the bot: better twice than never
@@ -267,17 +221,17 @@ class WhatsAppChannel:
         if not new:
             log.info("WhatsApp re-delivered message from %s ignored", self._tag(item.user))
             return
-        self._spawn(self._mark_read(item.message_id))
-        lock = self._user_locks.setdefault(item.user, asyncio.Lock())
+        message_id = item.message_id
+        watch = self.presence.watch(item.user, lambda: self._mark_read(message_id), self.tasks)
         try:
-            async with lock:
+            async with self._people(item.user):
                 reply = await self.conversations.handle(self.name, item.user, item.incoming)
-                self.metrics.messages_in.labels(self.name, reply.lang if reply else "unknown").inc()
+                self._count_in(reply.lang if reply else "unknown")
                 if reply is not None:
+                    await watch.ready()
                     await self.send(item.user, reply)
         finally:
-            if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
-                self._user_locks.pop(item.user, None)
+            watch.close()
 
     async def _mark_read(self, message_id: str) -> None:
         try:
@@ -299,8 +253,20 @@ class WhatsAppChannel:
                 else:
                     log.error("reply to %s not sent: %s", self._tag(user), exc)
                 return False
-            self.metrics.messages_out.labels(self.name, reply.lang).inc()
+            self._count_out(reply.lang)
         return True
+
+    def _count_in(self, lang: str) -> None:
+        counter = self._messages_in.get(lang)
+        if counter is None:
+            counter = self._messages_in[lang] = self.metrics.messages_in.labels(self.name, lang)
+        counter.inc()
+
+    def _count_out(self, lang: str) -> None:
+        counter = self._messages_out.get(lang)
+        if counter is None:
+            counter = self._messages_out[lang] = self.metrics.messages_out.labels(self.name, lang)
+        counter.inc()
 
     # -- rendering -------------------------------------------------------------------
 
@@ -311,21 +277,15 @@ class WhatsAppChannel:
             return [text_message(user, part) for part in _parts(reply.text)]
         if len(options) > ROWS_MAX or any(len(o.payload) > min(ROW_ID_MAX, REPLY_ID_MAX) for o in options):
             return [text_message(user, part) for part in _parts(as_text(reply))]
-        lead, body = _lead_and_body(reply.text or numbered(options))
+        lead, body = _lead_and_body(reply.text or numbered(tuple(options)))
         messages = [text_message(user, part) for part in _parts(lead)] if lead else []
         if reply.is_menu or len(options) > REPLY_BUTTONS_MAX:
             rows = [list_row(o.payload, *_row_text(o)) for o in options]
-            messages.append(list_message(user, body, self._ui(reply.lang, "menu_option", "Menú"), rows))
+            messages.append(list_message(user, body, reply.list_button, rows))
         else:
             buttons = [(o.payload, _label(o.key, o.title, REPLY_TITLE_MAX)) for o in options]
             messages.append(buttons_message(user, body, buttons))
         return messages
-
-    def _ui(self, lang: str, key: str, default: str) -> str:
-        try:
-            return self.conversations.matcher.content.ui(lang, key) or default
-        except Exception:
-            return default
 
     # -- audio -----------------------------------------------------------------------
 
@@ -346,7 +306,7 @@ class WhatsAppChannel:
     async def _media_id(self, path: Path) -> str:
         """Upload once per file version (path, mtime, size); reuse the id until it nears expiry."""
         key = str(path.resolve())
-        async with self._media_locks.setdefault(key, asyncio.Lock()):
+        async with self._media_locks(key):
             stat = await asyncio.to_thread(path.stat)
             cached = self._media.get(key)
             if cached and cached[:2] == (stat.st_mtime_ns, stat.st_size) and time.time() - cached[3] < _MEDIA_TTL:
@@ -362,18 +322,6 @@ class WhatsAppChannel:
 
 
 # -- helpers -------------------------------------------------------------------------
-
-
-async def _read_bounded(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it passes `limit` bytes (the rest is never read)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _signed(secret: bytes, body: bytes, header: str) -> bool:

@@ -1,18 +1,18 @@
-"""The three Graph API calls the WhatsApp channel makes, over an httpx client of our own.
+"""The three Graph API calls the WhatsApp channel makes, over the process's aiohttp session.
 
 We send messages, upload audio and mark messages as read: POST `{base}/{phone_number_id}/
 messages` and `/media`. For that surface we chose a small client of our own over pywa:
 
 - the base URL is a setting (WHATSAPP_API_BASE_URL), so the tests aim it at a loopback
   fake and staging at a proxy; the issue notes pywa fixes it in code;
-- the retry policy is ours: which Graph errors are worth retrying (429, 130429, 5xx,
-  network), with what backoff, counted in our metrics, and 131047 never retried;
-- errors surface as `GraphError` (a `ChannelError` with `retryable`) instead of being
-  swallowed by a framework's handler dispatch, which pywa would also bring on top of the
-  webhook server and dialogue we already have;
-- outbound HTTP ignores proxy variables (`trust_env=False`) and the token stays in a
-  header we never log;
-- one dependency fewer, and the tests pass a transport or a fake server, no patching.
+- the retry policy is the channels' own (`base.RetryPolicy`): which Graph errors are
+  worth retrying (429, 130429, 5xx, network), with what backoff, counted in our metrics,
+  and 131047 never retried;
+- errors surface as `GraphError` (a `ChannelError` with `retryable`, Meta's `code` and
+  the HTTP `status`), read from two tables (HTTP failures, Meta's codes), instead of being
+  swallowed by a framework's handler dispatch;
+- outbound HTTP is the shared `SharedSession` (aiohttp, a keep-alive pool, proxy
+  variables ignored), and the token stays in a header we never log.
 
 Knows nothing of replies or the dialogue: it moves JSON and files.
 """
@@ -20,28 +20,47 @@ Knows nothing of replies or the dialogue: it moves JSON and files.
 from __future__ import annotations
 
 import asyncio
-import functools
+import json
 import logging
-import random
-import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
+from bot.channels.base import RetryPolicy, translate
+from bot.channels.http import SharedSession
 from bot.errors import ChannelError
 
-__all__ = ["OUTSIDE_WINDOW", "GraphClient", "GraphError", "RetryPolicy"]
+__all__ = ["META_CODES", "OUTSIDE_WINDOW", "GraphClient", "GraphError"]
 
 log = logging.getLogger(__name__)
 
 OUTSIDE_WINDOW = 131047  # more than 24 hours since the user last wrote: only templates may go out
 
-# Graph error codes worth another try (besides HTTP 429 and 5xx):
-_THROTTLED = frozenset({4, 17, 32, 613, 80007, 130429, 131056})  # app, account, throughput, pair rate limits
-_TRANSIENT = frozenset({1, 2, 131000, 131016, 133004})  # unknown error, service unavailable
+# Meta's error codes we know: (worth another try, what it means for whoever reads the log).
+META_CODES: dict[int, tuple[bool, str]] = {
+    1: (True, "Meta had an unknown error"),
+    2: (True, "the Graph API is unavailable for a moment"),
+    4: (True, "the app's request limit was reached"),
+    17: (True, "the account's request limit was reached"),
+    32: (True, "the page's request limit was reached"),
+    613: (True, "too many calls in a short time"),
+    80007: (True, "the WhatsApp Business Account's rate limit was reached"),
+    130429: (True, "the phone number's throughput limit was reached"),
+    131000: (True, "something went wrong at Meta"),
+    131016: (True, "the service is overloaded"),
+    131056: (True, "too many messages to this person in a short time"),
+    133004: (True, "the server is temporarily unavailable"),
+    OUTSIDE_WINDOW: (False, "outside the 24-hour window: the person last wrote more than a day ago"),
+    131026: (False, "undeliverable: not a WhatsApp number, or an app too old"),
+    131051: (False, "a message type WhatsApp does not support"),
+    131009: (False, "a parameter WhatsApp refuses (a field too long or missing)"),
+    100: (False, "an invalid parameter"),
+    190: (False, "the access token (WHATSAPP_TOKEN) is invalid or expired"),
+    10: (False, "the app lacks a permission"),
+    200: (False, "the app lacks a permission"),
+}
 
 
 class GraphError(ChannelError):
@@ -61,23 +80,24 @@ class GraphError(ChannelError):
         self.code = code
 
 
-@dataclass
-class RetryPolicy:
-    """How hard to try: `attempts` in all, waiting `base`·2ⁿ seconds (jittered, at most `cap`) between them."""
+def _unreachable(exc: BaseException) -> GraphError:
+    return GraphError(f"Graph API unreachable ({type(exc).__name__})", retryable=True)
 
-    attempts: int = 5
-    base: float = 0.5
-    cap: float = 20.0
 
-    def delay(self, retry: int, hint: float | None = None) -> float:
-        """Seconds to wait before retry number `retry` (0-based); a server's Retry-After wins, within `cap`."""
-        if hint is not None:
-            return min(self.cap, max(0.0, hint))
-        return min(self.cap, self.base * 2**retry) * random.uniform(0.5, 1.0)
+def _too_slow(exc: BaseException) -> GraphError:
+    return GraphError("Graph API did not answer in time", retryable=True)
+
+
+# Failures below HTTP: Meta never saw the call or never answered; both worth another try.
+_TRANSPORT: dict[type[BaseException], Callable[[Any], GraphError]] = {
+    aiohttp.ClientError: _unreachable,
+    OSError: _unreachable,
+    TimeoutError: _too_slow,
+}
 
 
 class GraphClient:
-    """Calls to one phone number's endpoints. `open()` makes the HTTP client, `close()` ends it."""
+    """Calls to one phone number's endpoints. `open()` joins the HTTP session, `close()` leaves it."""
 
     def __init__(
         self,
@@ -85,39 +105,34 @@ class GraphClient:
         phone_number_id: str,
         token: str,
         *,
+        http: SharedSession | None = None,
         retry: RetryPolicy | None = None,
-        concurrency: int = 16,
         timeout: float = 15.0,
         on_retry: Callable[[], None] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base = f"{base_url.rstrip('/')}/{phone_number_id}"
-        self.retry = retry or RetryPolicy()
-        self._token = token
-        self._timeout = httpx.Timeout(timeout, connect=5.0)
-        self._slots = asyncio.Semaphore(concurrency)  # requests in flight at once, across all users
-        self._on_retry = on_retry or (lambda: None)
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._http = http if http is not None else SharedSession()
+        self._auth = f"Bearer {token}"
+        self._json_headers = {"Authorization": self._auth, "Content-Type": "application/json"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=5.0)
+        self._on_retry = on_retry
+        self._opened = False
 
     async def open(self) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                trust_env=False,
-                verify=_tls(),
-                timeout=self._timeout,
-                transport=self._transport,
-                headers={"Authorization": f"Bearer {self._token}"},
-            )
+        if not self._opened:
+            await self._http.open()
+            self._opened = True
 
     async def close(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        if self._opened:
+            self._opened = False
+            await self._http.close()
 
     async def send(self, payload: dict[str, Any], *, attempts: int | None = None) -> str:
         """POST one message; returns its wamid ("" for a read receipt)."""
-        data = await self._call("messages", attempts=attempts, json=payload)
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        data = await self._call("messages", lambda: body, self._json_headers, attempts)
         messages = data.get("messages")
         if isinstance(messages, list) and messages and isinstance(messages[0], dict):
             return str(messages[0].get("id", ""))
@@ -126,70 +141,74 @@ class GraphClient:
     async def upload(self, path: Path, mime: str) -> str:
         """Upload a media file; returns the media id Meta keeps for 30 days."""
         content = await asyncio.to_thread(path.read_bytes)
-        data = await self._call(
-            "media",
-            data={"messaging_product": "whatsapp", "type": mime},
-            files={"file": (path.name, content, mime)},
-        )
+
+        def form() -> aiohttp.FormData:  # a FormData is spent once sent: one per attempt
+            data = aiohttp.FormData()
+            data.add_field("messaging_product", "whatsapp")
+            data.add_field("type", mime)
+            data.add_field("file", content, filename=path.name, content_type=mime)
+            return data
+
+        data = await self._call("media", form, {"Authorization": self._auth}, None)
         media_id = data.get("id")
         if not isinstance(media_id, str) or not media_id:
             raise GraphError(f"media upload of {path.name} returned no id")
         return media_id
 
-    async def _call(self, endpoint: str, *, attempts: int | None = None, **request: Any) -> dict[str, Any]:
-        if self._client is None:
+    async def _call(
+        self, endpoint: str, body: Callable[[], Any], headers: dict[str, str], attempts: int | None
+    ) -> dict[str, Any]:
+        url = f"{self.base}/{endpoint}"
+        return await self.retry.run(
+            lambda: self._post(url, body(), headers), what=f"Graph API {endpoint}", attempts=attempts, on_retry=self._on_retry
+        )
+
+    async def _post(self, url: str, body: Any, headers: dict[str, str]) -> dict[str, Any]:
+        if not self._opened:
             raise GraphError("the WhatsApp channel is not started")
-        tries = max(1, attempts or self.retry.attempts)
-        for attempt in range(tries):
-            try:
-                async with self._slots:
-                    response = await self._client.post(f"{self.base}/{endpoint}", **request)
-                if response.is_success:
-                    return _json(response)
-                error = _error(response)
-            except httpx.TransportError as exc:  # refused, reset, timed out: Meta never saw it or never answered
-                error = GraphError(f"Graph API unreachable ({type(exc).__name__})", retryable=True)
-            if not error.retryable or attempt == tries - 1:
-                raise error
-            self._on_retry()
-            wait = self.retry.delay(attempt, error.retry_after)
-            log.info("Graph API %s failed (%s); retry %d of %d in %.2fs", endpoint, error, attempt + 1, tries - 1, wait)
-            await asyncio.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            async with self._http.session.post(url, data=body, headers=headers, timeout=self._timeout) as response:
+                status = response.status
+                raw = await response.read()
+                if 200 <= status < 300:
+                    return _json(raw)
+                raise _error(status, response.reason or "", raw, response.headers.get("Retry-After"))
+        except GraphError:
+            raise
+        except Exception as exc:
+            error = translate(exc, _TRANSPORT)
+            if error is None:
+                raise
+            raise error from exc
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """The CA bundle loads once per process (about 0.1 s), not once per client."""
-    return httpx.create_ssl_context(trust_env=False)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
+def _json(raw: bytes) -> dict[str, Any]:
     try:
-        data = response.json()
+        data = json.loads(raw)
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def _error(response: httpx.Response) -> GraphError:
+def _error(status: int, reason: str, raw: bytes, retry_after: str | None) -> GraphError:
     """Meta's error body, `{"error": {"message", "code", "error_data": {"details"}}}`, as a GraphError."""
-    status = response.status_code
-    body = _json(response).get("error")
+    body = _json(raw).get("error")
     error = body if isinstance(body, dict) else {}
     code = error.get("code") if isinstance(error.get("code"), int) else None
-    message = str(error.get("message") or response.reason_phrase or "error")[:200]
+    message = str(error.get("message") or reason or "error")[:200]
     data = error.get("error_data")
     details = str(data.get("details", ""))[:300] if isinstance(data, dict) else ""
-    retryable = status == 429 or status >= 500 or code in _THROTTLED or code in _TRANSIENT
+    known = META_CODES.get(code) if code is not None else None
+    retryable = status == 429 or status >= 500 or (known is not None and known[0])
     text = f"HTTP {status}" + (f" code {code}" if code is not None else "") + f": {message}"
     if details:
         text += f" ({details})"
-    return GraphError(text, status=status, code=code, retryable=retryable, retry_after=_retry_after(response))
+    if known is not None:
+        text += f": {known[1]}"
+    return GraphError(text, status=status, code=code, retryable=retryable, retry_after=_seconds(retry_after))
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def _seconds(value: str | None) -> float | None:
     if value is None:
         return None
     try:

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 import aiosqlite
 
 from bot import rollup
-from bot.db import GUATEMALA
+from bot.clock import GUATEMALA
 from bot.errors import PreguntaError
 from bot.report.similar import QueryGroup, group_queries
 

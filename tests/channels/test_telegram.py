@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.channels.base import RetryPolicy
 from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram_format import callback_data, command_incoming, keyboard, render_html, split_message
 from bot.conversation import Conversations, FloodGuard, MemoryStates
@@ -83,7 +84,7 @@ async def bot(fake: FakeBotAPI, tmp_path: Path, fixture_matcher: Matcher) -> Asy
     """A polling channel on the fixture content, started; quick retries."""
     metrics = Metrics()
     channel = TelegramChannel(settings_for(fake, tmp_path), conversations(fixture_matcher, metrics), metrics)
-    channel.retry_delays = (0.01, 0.02, 0.05)
+    channel.retry = RetryPolicy(attempts=4, base=0.01, cap=0.05)
     await channel.start()
     yield channel
     await channel.stop()
@@ -558,5 +559,87 @@ async def test_a_recorded_answer_in_the_content_goes_as_voice(fake: FakeBotAPI, 
         assert "Texto revisado en K'iche' de prueba." in answer.params["text"]
         voice = (await fake.wait_for("sendVoice"))[0]
         assert voice.files["voice"] == (content_with_audio / "kiche/audio/asilo-como-solicitar.ogg").read_bytes()
+    finally:
+        await channel.stop()
+
+
+# -- the channel kit in the Telegram channel ----------------------------------------------------
+
+
+@pytest.fixture
+async def webhook(fake: FakeBotAPI, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
+    url = "https://bot.example.org/webhooks/telegram"
+    settings = settings_for(fake, tmp_path, telegram_mode="webhook", telegram_webhook_url=url, telegram_webhook_secret=SECRET)
+    runtime = Runtime.build(settings)
+    async with running(create_app(runtime)) as base, httpx.AsyncClient(base_url=base, trust_env=False) as client:
+        await fake.wait_for("setWebhook")
+        yield client, runtime
+
+
+RIGHT = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "content-type": "application/json"}
+
+
+async def test_webhook_body_is_bounded(fake: FakeBotAPI, webhook: tuple[httpx.AsyncClient, Runtime]) -> None:
+    from bot.channels.base import MAX_BODY
+
+    client, _ = webhook
+    huge = b'{"update_id": 1, "message": {"text": "' + b"x" * MAX_BODY + b'"}}'
+    assert (await client.post("/webhooks/telegram", content=huge, headers=RIGHT)).status_code == 413
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(40):  # 2.6 MB without a Content-Length
+            yield b" " * 65536
+
+    try:
+        response = await client.post("/webhooks/telegram", content=chunks(), headers=RIGHT)
+    except httpx.TransportError:  # the server may close before the client has written everything
+        response = None
+    assert response is None or response.status_code == 413
+    hello = text("hola")
+    fake.remember_chat(hello)
+    assert (await client.post("/webhooks/telegram", json={**hello, "update_id": 3}, headers=RIGHT)).status_code == 200
+    await fake.wait_for("sendMessage")  # still serving
+
+
+async def test_a_redelivered_update_is_answered_once(fake: FakeBotAPI, webhook: tuple[httpx.AsyncClient, Runtime]) -> None:
+    client, _ = webhook
+    hello = text("hola")
+    fake.remember_chat(hello)
+    for _ in range(3):  # Telegram re-sends what it thinks was not acknowledged
+        assert (await client.post("/webhooks/telegram", json={**hello, "update_id": 77}, headers=RIGHT)).status_code == 200
+    assert (await client.post("/webhooks/telegram", json={**text("1"), "update_id": 78}, headers=RIGHT)).status_code == 200
+    await fake.wait_for("sendMessage", 2, chat_id=ANA)
+    texts = sent_texts(fake, ANA)
+    assert len(texts) == 2 and texts[1].startswith("Listo.")
+
+
+class Slow(Conversations):
+    """Takes `seconds` over a reply whose text is "lento"."""
+
+    seconds = 0.3
+
+    async def handle(self, channel: str, user_id: str, incoming: Incoming) -> Reply | None:
+        if incoming.text == "lento":
+            await asyncio.sleep(self.seconds)
+        return await super().handle(channel, user_id, incoming)
+
+
+async def test_typing_only_when_the_reply_is_not_immediate(fake: FakeBotAPI, tmp_path: Path, fixture_matcher: Matcher) -> None:
+    from bot.channels.base import Presence
+
+    metrics = Metrics()
+    talk = Slow(fixture_matcher, MemoryStates(), pseudonym_key=b"k", metrics=metrics)
+    channel = TelegramChannel(settings_for(fake, tmp_path), talk, metrics, presence=Presence(pause=30.0, delay=0.05))
+    await channel.start()
+    try:
+        first = await say(fake, ANA, text("hola"))  # first message: "typing…" at once, before the answer
+        [typing] = fake.of("sendChatAction", chat_id=ANA)
+        assert typing.at <= first.at
+        await say(fake, ANA, press("lang:es"))  # a quick reply: no "typing…"
+        await say(fake, ANA, text("menu"))
+        assert len(fake.of("sendChatAction", chat_id=ANA)) == 1
+        slow = await say(fake, ANA, text("lento"))  # slower than the delay: "typing…" then the answer
+        actions = fake.of("sendChatAction", chat_id=ANA)
+        assert len(actions) == 2 and actions[1].at <= slow.at
     finally:
         await channel.stop()

@@ -24,8 +24,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.channels.whatsapp import MAX_BODY, MemoryDedup, RememberedDedup, WhatsAppChannel
-from bot.channels.whatsapp_graph import GraphClient, GraphError, RetryPolicy
+from bot.channels.base import MAX_BODY, MemoryDedup, RememberedDedup, RetryPolicy
+from bot.channels.whatsapp import WhatsAppChannel
+from bot.channels.whatsapp_graph import GraphClient, GraphError
 from bot.channels.whatsapp_payloads import parse_webhook, shorten
 from bot.replies import Incoming, Kind, Option, Reply
 from bot.server import Runtime, create_app
@@ -117,8 +118,7 @@ class Bot:
 
     async def settle(self) -> None:
         """Wait until every message handed to the background has been answered or given up."""
-        while self.channel._tasks:
-            await asyncio.wait(set(self.channel._tasks), timeout=10)
+        await asyncio.wait_for(self.channel.tasks.settle(), 10)
 
     def metric(self, name: str, **labels: str) -> float:
         return self.runtime.metrics.registry.get_sample_value(name, labels) or 0.0
@@ -222,9 +222,8 @@ async def test_full_conversation_language_menu_list_answer(bot: Bot) -> None:
     assert "pasaporte vencido" in body_of(typed)
 
     await bot.settle()
-    ids = [first["entry"][0]["changes"][0]["value"]["messages"][0]["id"]]
-    ids += [load(name)["entry"][0]["changes"][0]["value"]["messages"][0]["id"] for name in ("interactive_button_reply", "interactive_list_reply")]
-    assert set(ids) <= set(bot.graph.reads)  # every message marked as read
+    # the first message after a pause is marked read at once; the quick replies after it need no receipt
+    assert bot.graph.reads == [first["entry"][0]["changes"][0]["value"]["messages"][0]["id"]]
     assert bot.metric("pregunta_messages_in_total", channel="whatsapp", lang="es") == 4
     assert bot.metric("pregunta_messages_out_total", channel="whatsapp", lang="es") == 4
     assert all(validate_message(m) is None for m in bot.graph.sent)
@@ -567,7 +566,7 @@ async def test_stop_waits_briefly_then_gives_up(graph: FakeGraph, tmp_path: Path
         await bot.post(text("hola"))
         await graph.wait_for(lambda g: bool(g.reads))  # the read receipt went; the reply hangs
     assert time.monotonic() - started < 5
-    assert not bot.channel._tasks
+    assert len(bot.channel.tasks) == 0
     release.set()
 
 
@@ -581,26 +580,46 @@ async def test_overloaded_channel_defers_the_delivery(bot: Bot) -> None:
 # -- the Graph client on its own -----------------------------------------------------
 
 
-async def test_network_errors_are_retried() -> None:
-    calls = 0
+@contextlib.asynccontextmanager
+async def dropping(first: int) -> AsyncIterator[str]:
+    """A loopback server that closes the first `first` connections unanswered, then answers 200."""
+    seen = 0
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal calls
-        calls += 1
-        if calls < 3:
-            raise httpx.ConnectError("connection refused", request=request)
-        return httpx.Response(200, json={"messages": [{"id": "wamid.OK"}]})
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal seen
+        seen += 1
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0)
+            await reader.readexactly(length)
+            if seen > first:
+                body = b'{"messages": [{"id": "wamid.OK"}]}'
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
 
-    retries: list[int] = []
-    client = GraphClient(
-        "http://graph.invalid/v22.0", PHONE_ID, TOKEN, retry=FAST, on_retry=lambda: retries.append(1), transport=httpx.MockTransport(handler)
-    )
-    await client.open()
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
     try:
-        assert await client.send({"messaging_product": "whatsapp"}) == "wamid.OK"
+        yield f"http://127.0.0.1:{port}/v22.0"
     finally:
-        await client.close()
-    assert calls == 3 and len(retries) == 2
+        server.close()
+        await server.wait_closed()
+
+
+async def test_network_errors_are_retried() -> None:
+    retries: list[int] = []
+    async with dropping(2) as url:
+        client = GraphClient(url, PHONE_ID, TOKEN, retry=FAST, on_retry=lambda: retries.append(1))
+        await client.open()
+        try:
+            assert await client.send({"messaging_product": "whatsapp"}) == "wamid.OK"
+        finally:
+            await client.close()
+    assert len(retries) == 2
 
 
 async def test_unreachable_graph_gives_a_retryable_channel_error() -> None:
@@ -614,23 +633,52 @@ async def test_unreachable_graph_gives_a_retryable_channel_error() -> None:
     assert caught.value.retryable and "unreachable" in str(caught.value)
 
 
-async def test_graph_error_maps_meta_error_shape_and_retry_after() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        error = {"message": "(#130429) Rate limit hit", "type": "OAuthException", "code": 130429,
-                 "error_data": {"messaging_product": "whatsapp", "details": "Cloud API message throughput has been reached."}}
-        return httpx.Response(400, json={"error": error}, headers={"retry-after": "7"})
+async def test_a_client_not_opened_refuses_to_send() -> None:
+    client = GraphClient(f"http://127.0.0.1:{free_port()}/v22.0", PHONE_ID, TOKEN, retry=FAST)
+    with pytest.raises(GraphError, match="not started"):
+        await client.send({"messaging_product": "whatsapp"})
 
-    client = GraphClient("http://graph.invalid/v22.0", PHONE_ID, TOKEN, retry=RetryPolicy(attempts=1), transport=httpx.MockTransport(handler))
+
+async def test_graph_error_maps_meta_error_shape_and_retry_after(graph: FakeGraph) -> None:
+    graph.fail_next(1, "130429", retry_after=7)
+    client = GraphClient(graph.base_url, PHONE_ID, TOKEN, retry=RetryPolicy(attempts=1))
     await client.open()
     try:
         with pytest.raises(GraphError) as caught:
-            await client.send({})
+            await client.send({"messaging_product": "whatsapp", "to": USER, "type": "text", "text": {"body": "hola"}})
     finally:
         await client.close()
     error = caught.value
     assert (error.status, error.code, error.retryable, error.retry_after) == (400, 130429, True, 7.0)
     assert "throughput" in str(error)
-    assert RetryPolicy(cap=5).delay(0, hint=error.retry_after) == 5  # a server's hint, within the cap
+    assert RetryPolicy(ceiling=5).delay(0, hint=error.retry_after) is None  # past the ceiling: give up
+    assert RetryPolicy(ceiling=60).delay(0, hint=error.retry_after) == 7.0
+
+
+GRAPH_ERRORS = [  # (the fake's failure, retryable, words the operator reads)
+    ("429", True, "request limit"),
+    ("130429", True, "throughput limit"),
+    ("131056", True, "too many messages to this person"),
+    ("500", True, "unknown error"),
+    ("503", True, "unavailable"),
+    ("131047", False, "outside the 24-hour window"),
+    ("131026", False, "undeliverable"),
+    ("190", False, "WHATSAPP_TOKEN"),
+]
+
+
+@pytest.mark.parametrize(("kind", "retryable", "words"), GRAPH_ERRORS, ids=[k for k, _, _ in GRAPH_ERRORS])
+async def test_graph_errors_from_the_table(graph: FakeGraph, kind: str, retryable: bool, words: str) -> None:
+    graph.fail_next(1, kind)
+    client = GraphClient(graph.base_url, PHONE_ID, TOKEN, retry=RetryPolicy(attempts=1))
+    await client.open()
+    try:
+        with pytest.raises(GraphError) as caught:
+            await client.send({"messaging_product": "whatsapp", "to": USER, "type": "text", "text": {"body": "hola"}})
+    finally:
+        await client.close()
+    assert caught.value.retryable is retryable
+    assert words in str(caught.value)
 
 
 def test_backoff_grows_with_jitter_and_a_cap() -> None:
@@ -891,3 +939,51 @@ async def test_a_recorded_answer_in_the_content_goes_as_a_voice_note(graph: Fake
     assert [kind_of(m) for m in sent[2:4]] == ["audio", "button"]
     assert sent[2]["audio"]["voice"] is True
     assert graph.uploads[0].file == (content_with_audio / "kiche/audio/asilo-como-solicitar.ogg").read_bytes()
+
+
+# -- read receipts only when the reply is not immediate ----------------------------------------
+
+
+def message_id(data: dict[str, Any]) -> str:
+    return str(data["entry"][0]["changes"][0]["value"]["messages"][0]["id"])
+
+
+async def test_a_read_receipt_when_a_reply_waits_and_none_when_it_is_immediate(bot: Bot) -> None:
+    from bot.channels.base import Presence
+
+    bot.channel.presence = Presence(pause=30.0, delay=0.05)
+    first = text("hola")
+    await bot.post(first)
+    await bot.graph.wait_sent(USER, 1)
+    await bot.settle()
+    assert bot.graph.reads == [message_id(first)]  # the first message after a pause: at once
+
+    release = bot.graph.hold(USER)  # the Graph API is slow for this person from now on
+    quick, waiting = choose("lang:es"), text("0")
+    await bot.post(quick)  # its reply is ready at once (then its sending hangs)
+    await bot.post(waiting)  # its turn waits behind the first reply: past the delay, a receipt
+    await bot.graph.wait_for(lambda g: message_id(waiting) in g.reads)
+    release.set()
+    await bot.graph.wait_sent(USER, 3)
+    await bot.settle()
+    assert bot.graph.reads == [message_id(first), message_id(waiting)]
+
+
+async def test_after_a_pause_every_first_message_is_marked_read(bot: Bot) -> None:
+    from bot.channels.base import Presence
+
+    bot.channel.presence = Presence(pause=0.0)  # every message comes "after a pause"
+    sent = [text("hola"), choose("lang:es"), text("0")]
+    for n, data in enumerate(sent, start=1):
+        await bot.post(data)
+        await bot.graph.wait_sent(USER, n)
+    await bot.settle()
+    assert sorted(bot.graph.reads) == sorted(message_id(d) for d in sent)
+
+
+def test_the_list_button_label_comes_with_the_reply(channel: WhatsAppChannel) -> None:
+    reply = Reply("Elegí", "quc", Kind.MENU, options(5), is_menu=True, list_button="Ri cholb'al taq na'oj")
+    [message] = channel.render(USER, reply)
+    button = message["interactive"]["action"]["button"]
+    assert button.startswith("Ri cholb'al") and len(button) <= 20  # shortened to WhatsApp's 20 characters
+    assert validate_message(message) is None

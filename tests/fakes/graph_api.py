@@ -82,6 +82,7 @@ class FakeGraph:
         self.calls: list[Call] = []
         self._failures: deque[str] = deque()
         self._fail_reads = False
+        self._retry_after: int | None = None
         self._down = False
         self._holds: dict[str, asyncio.Event] = {}
         self._changed: asyncio.Condition | None = None
@@ -112,10 +113,12 @@ class FakeGraph:
     def uploads(self) -> list[Call]:
         return [c for c in self.calls if c.endpoint == "media" and c.status == 200]
 
-    def fail_next(self, count: int, kind: str = "429", *, reads: bool = False) -> None:
-        """The next `count` message calls (read receipts too with `reads`) fail as `kind` (see FAILURES)."""
+    def fail_next(self, count: int, kind: str = "429", *, reads: bool = False, retry_after: int | None = None) -> None:
+        """The next `count` message calls (read receipts too with `reads`) fail as `kind` (see FAILURES),
+        with a Retry-After header when `retry_after` is given."""
         self._failures.extend([kind] * count)
         self._fail_reads = reads
+        self._retry_after = retry_after
 
     def down(self) -> None:
         """Every call fails with 503 until `up()`."""
@@ -179,7 +182,10 @@ class FakeGraph:
         if hold is not None:
             await hold.wait()
         if self._failures and (self._fail_reads or not call.is_read):
-            return meta_error(*FAILURES[self._failures.popleft()])
+            response = meta_error(*FAILURES[self._failures.popleft()])
+            if self._retry_after is not None:
+                response.headers["Retry-After"] = str(self._retry_after)
+            return response
         problem = validate_message(call.json)
         if problem is not None:
             return meta_error(*problem)

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from bot.conversation import Conversations, FloodGuard, MemoryStates, Turn
-from bot.db import GUATEMALA, open_db
+from bot.clock import GUATEMALA
+from bot.db import open_db
 from bot.errors import PreguntaError
 from bot.matcher import Matcher
 from bot.replies import Incoming, Kind, Reply
