@@ -152,10 +152,13 @@ def _match(args: argparse.Namespace, settings: Settings) -> int:
     for line in sys.stdin:
         text = line.rstrip("\n")
         found = matcher.match(text, args.lang)
+        direct = found.verdict in ("answer", "emergency")
         record = {
             "text": text,
             "lang": args.lang,
-            "id": found.id,
+            "id": found.id if direct else None,
+            "offered": list(found.offered) if found.verdict in ("choices", "emergency") else [],
+            "verdict": found.verdict,
             "score": found.score,
             "candidates": [[cid, score] for cid, score in found.candidates],
         }

@@ -44,7 +44,7 @@ _NUMBER_WORDS = {
     "octavo": 8, "octava": 8, "nueve": 9, "noveno": 9, "novena": 9, "diez": 10, "decimo": 10, "decima": 10,
 }
 _NUMBER_LEADS = {"el", "la", "opcion", "numero", "nro", "num", "quiero", "la opcion", "el numero"}
-_SOCIAL = ("saludo", "gracias", "entendido")  # intents a question may come wrapped in
+_SOCIAL = ("saludo", "gracias", "entendido")  # a second message like these re-shows the menu
 _WARN_FROM = 15.0  # a candidate this confident brings its warning to a reply that is not sure
 
 
@@ -240,12 +240,14 @@ class _Turn:
             self.state = replace(self.state, lang=self.lang, step=Step.READY, pending=None)
             state, reply = self.emergency(found, text, change_language=True)
             return state, replace(reply, chose_lang=self.lang)
+        if self.state.step is Step.LANGUAGE and found.id == "idioma":
+            return self.language_menu(None, Kind.INTENT, topic="idioma")
         if self.state.step is Step.LANGUAGE:
             # A second message that is not a choice: never the greeting again. Answer it in
             # the language hinted (or Spanish) and say how to change.
             self.lang = hint or self.state.lang
             self.state = replace(self.state, lang=self.lang, step=Step.READY, pending=None, hint=None)
-            if found.id in _SOCIAL or found.id in ("menu", "idioma"):
+            if found.id in _SOCIAL or found.id == "menu":
                 intro = self._auto_language(self.ui("language_chosen"))
                 return self.menu(0, Kind.LANGUAGE, intro=intro, topic=self.lang)
             state, reply = self.question(text, found)
@@ -262,9 +264,6 @@ class _Turn:
         notice = self.ui("personal_data") if mentions_personal_data(text, self._public_numbers()) else None
         if found.id == EMERGENCY:
             return self.emergency(found, text)
-        if found.id in _SOCIAL and _more_than(found.id, text, self.content, self.lang):
-            # "¿La utz awach? kinwaj kinbe pa estados unidos": the question matters, not the greeting
-            found = replace(found, id=None)
         if found.id is None:
             return self.unsure(text, found, notice)
         if found.id in self.content.spanish.topics:
@@ -482,18 +481,6 @@ def _gist(answer: str) -> str:
     for line in bold[1:] or bold or lines:
         return line
     return ""
-
-
-def _more_than(intent_id: str, text: str, content: Content, lang: str) -> bool:
-    """Whether a message says more than the greeting or thanks it matched."""
-    keywords = set()
-    for code in {"es", lang}:
-        pack = content.languages.get(code)
-        intent = pack.intents.get(intent_id) if pack else None
-        if intent:
-            keywords.update(w for keyword in intent.keywords for w in words(keyword))
-    rest = [w for w in words(text) if w not in keywords and len(w) > 2]
-    return len(rest) >= 2
 
 
 _NUMBERS_CACHE: dict[str, frozenset[str]] = {}

@@ -5,7 +5,8 @@ every record that reaches a log file passes it, whichever library made it:
 
 - Library loggers (python-telegram-bot, httpx, uvicorn's access log, aiosqlite, …) are
   kept at WARNING: at DEBUG they print whole updates, request URLs and query results.
-  `PREGUNTA_LOG_LIBRARIES=true` lets them through at the chosen level, for a test bot.
+  `PREGUNTA_LOG_LIBRARIES=true` lets them through at the chosen level, for a test bot
+  (never the database drivers', which echo stored texts).
 - In every record that remains, runs of seven digits or more (user and chat ids,
   WhatsApp numbers, DPI), phone numbers written in groups, and the quoted values of
   fields such as `text=` or `"first_name":` are replaced, in the message and in the
@@ -37,6 +38,8 @@ LIBRARIES = (
     "watchfiles",
     "apscheduler",
 )
+# … and these even with it: they echo SQL parameters, which hold the stored (scrubbed) texts.
+_DATABASE = ("aiosqlite", "asyncpg")
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 _DIGITS = re.compile(r"(?<![A-Za-z0-9])[+-]?\d{7,}(?![A-Za-z0-9])")
@@ -63,8 +66,9 @@ class PrivateRecords(logging.Filter):
         self._formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.libraries and record.levelno < logging.WARNING and _is_library(record.name):
-            return False
+        if record.levelno < logging.WARNING and _is_library(record.name):
+            if not self.libraries or record.name.split(".")[0] in _DATABASE:
+                return False
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a broken format string: show it, redacted, rather than nothing

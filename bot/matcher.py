@@ -31,11 +31,17 @@ from functools import lru_cache
 from bot.content import EMERGENCY, Content, LanguagePack
 from bot.keywords import KeywordIndex, Words
 from bot.model import NONE, TextModel, features
-from bot.normalize import MAX_INPUT
+from bot.normalize import MAX_INPUT, is_stopword, mayan_key, spanish_key, words
 
 __all__ = ["ACK", "EMERGENCY", "Calibration", "Match", "Matcher"]
 
+_NONE_OFFERS = 0.5  # the model's "none of ours" above which no topic is offered
+_FOLLOW_UP_WORDS = 8  # a longer message is a question of its own, not a follow-up
+_FOLLOW_UP_SHARE = 0.7  # … and the related topic must be nearly the message's best
+_CONTEXT_PRIOR = 1.5  # a follow-up is most often about the topic just answered
+_QUESTION_WORDS = frozenset("y e que cuanto cuanta cuantos cuantas como donde cuando cual cuales quien hay puedo necesito tengo piden se es son".split())
 ACK = "entendido"  # "ok", "sí", "👍": acknowledged with a nudge, never an answer
+_WRAPPERS = ("saludo", "gracias", "despedida", ACK, "idioma")  # what a question may come wrapped in
 
 
 @dataclass(frozen=True)
@@ -47,10 +53,13 @@ class Calibration:
     """
 
     model_weight: float = 0.5  # share of the learned model in a candidate's confidence
-    sure: tuple[float, ...] = (1.2, 4.0, 1.2, -5.0, 1.8, 0.9, 0.4, 0.0, -0.3, -2.5)  # weights…, bias
-    answer: float = 0.6  # probability of being right needed to answer directly
-    offer: float = 15.0  # confidence a topic needs to be offered as a choice
-    emergency: float = 30.0  # confidence of the emergency entry that makes it come first
+    sure: tuple[float, ...] = (1.887, 2.076, 2.213, -3.126, 1.561, 1.88, 0.971, 0.236, -0.167, -0.516, -2.814)  # weights…, bias
+    answer: float = 0.75  # probability of being right needed to answer directly
+    offer: float = 10.0  # confidence a topic needs to be offered as a choice
+    emergency: float = 25.0  # confidence of the emergency entry that makes it come first …
+    emergency_margin: float = 30.0  # … unless a sure topic leads it by this much (danger topics open with the lines too)
+    follow_up: float = 12.0  # confidence a related topic needs to answer a short follow-up
+    offer_after_emergency: float = 25.0  # confidence a topic needs to be offered after the emergency lines
     offers: int = 3  # at most this many choices
 
 
@@ -69,6 +78,18 @@ class Match:
     offered: tuple[str, ...] = ()
 
     @property
+    def verdict(self) -> str:
+        """What the person sees: "emergency", "answer", "ack" (a nudge for "ok"),
+        "choices" or "not_sure"."""
+        if self.id == EMERGENCY:
+            return "emergency"
+        if self.id == ACK:
+            return "ack"
+        if self.id is not None:
+            return "answer"
+        return "choices" if self.offered else "not_sure"
+
+    @property
     def close_call(self) -> bool:
         """Not answered, but two or more topics are worth offering."""
         return self.id is None and len(self.offered) > 1
@@ -79,6 +100,7 @@ class _Evidence:
     keyword: dict[str, float]  # entry → keyword score 0-100
     model: dict[str, float]  # label → probability
     kinds: dict[str, str]  # entry → "topic", "intent", "emergency"
+    unknown: float = 0.0  # share of the message's telling words no entry was taught
 
 
 class Matcher:
@@ -113,7 +135,9 @@ class Matcher:
         keyword = {s.id: s.score for s in own.scores(said if lang == "es" else own.words(text))}
         probabilities = self._model.probabilities(features(said.keys, said.informative, said.sounds))
         model = {} if probabilities is None else dict(zip(self._model.labels, map(float, probabilities), strict=True))
-        return _Evidence(keyword, model, self._kinds)
+        telling = [key for key, informative in zip(said.keys, said.informative, strict=True) if informative]
+        unknown = sum("w" + key not in self._model.vocabulary for key in telling) / len(telling) if telling else 0.0
+        return _Evidence(keyword, model, self._kinds, unknown)
 
     def decide(self, evidence: _Evidence, calibration: Calibration | None = None) -> Match:
         """The verdict from the evidence: pure, so a tuner can try many calibrations."""
@@ -123,36 +147,87 @@ class Matcher:
             return Match(None, 0.0)
         candidates = tuple(ranked[:3])
         topics = [(entry, score) for entry, score in ranked if evidence.kinds[entry] == "topic"]
-        offered = tuple(entry for entry, score in topics[: c.offers] if score >= c.offer)
+        # nothing to offer for a message that looks like none of ours ("receta de pepián")
+        ours = evidence.model.get(NONE, 0.0) < _NONE_OFFERS
+        offered = tuple(entry for entry, score in topics[: c.offers] if score >= c.offer and ours)
+        others = [(entry, score) for entry, score in ranked if entry != EMERGENCY]
+        best = others[0][0] if others else None
+        # a topic wins over the greeting or thanks around it
+        if best and evidence.kinds[best] == "intent" and topics and _sure(_sureness(evidence, topics, topics[0][0]), c) >= c.answer:
+            best = topics[0][0]
+        sure = _sure(_sureness(evidence, others, best), c) if best else 0.0
+        if best in self.content.spanish.topics and _tied(evidence, best):
+            sure = 0.0  # the content gives this word to two topics: offer both, never pick one
         danger = dict(ranked).get(EMERGENCY, 0.0)
         if danger >= c.emergency:
-            return Match(EMERGENCY, danger, candidates, offered[:1])
-        others = [(entry, score) for entry, score in ranked if entry != EMERGENCY]
-        if not others:
-            return Match(None, 0.0, candidates, offered)
-        best = others[0][0]
-        # a topic wins over the greeting or thanks around it
-        if evidence.kinds[best] == "intent" and topics and _sure(_sureness(evidence, topics, topics[0][0]), c) >= c.answer:
-            best = topics[0][0]
-        sure = _sure(_sureness(evidence, others, best), c)
+            leading = best in self.content.spanish.topics and sure >= c.answer and dict(ranked)[best] - danger >= c.emergency_margin
+            if not leading:
+                after = tuple(entry for entry, score in topics[:1] if score >= c.offer_after_emergency)
+                return Match(EMERGENCY, danger, candidates, after)
         score = round(100 * sure, 1)
-        if sure >= c.answer:
+        if best and sure >= c.answer:
             return Match(best, score, candidates)
         return Match(None, score, candidates, offered)
 
     def _match(self, text: str, lang: str) -> Match:
-        return self.decide(self.evidence(text, lang))
+        found = self.decide(self.evidence(text, lang))
+        wrapper = found.id if found.id in _WRAPPERS else None
+        if wrapper is None and found.id is None and found.candidates and found.candidates[0][0] in _WRAPPERS:
+            wrapper = found.candidates[0][0]
+        rest = self._without(wrapper, text, lang) if wrapper else []
+        if not rest:
+            return found
+        # "¿La utz awach? kinwaj pasaporte", "ok y la visa?", "gracias, en español el
+        # pasaporte": the question matters, not the greeting, thanks or "ok" around it
+        again = self.decide(self.evidence(" ".join(rest), lang))
+        if again.id is not None and again.id not in _WRAPPERS:
+            return again
+        if again.offered and wrapper != "idioma":
+            return replace(found, id=None, offered=again.offered)
+        return found
+
+    def _without(self, intent_id: str, text: str, lang: str) -> list[str]:
+        """The telling words of a message that are no keyword of `intent_id`, compared by key
+        so that a misspelt or unmarked greeting ("sentaye") is still the greeting."""
+        known: set[str] = set()
+        for code in {"es", lang}:
+            intent = self.content.languages[code].intents.get(intent_id)
+            if intent:
+                known.update(k for keyword in intent.keywords for w in words(keyword) for k in (spanish_key(w), mayan_key(w)))
+        return [w for w in words(text) if not is_stopword(w) and spanish_key(w) not in known and mayan_key(w) not in known]
 
     def _with_context(self, text: str, lang: str, context: str, alone: Match) -> Match:
-        """Read an unclear follow-up with the last topic's title: keep the result only
-        when it lands on that topic or one of its related topics."""
+        """A short, unclear follow-up after an answer ("y para niños?", "q papeles nesesito",
+        "y cuanto cuesta") is read with the last topic and its related topics in mind.
+
+        The last topic (weighted up) or a related one is answered when it is the message's
+        best topic or close to it; a question with no topic words at all ("y cuanto
+        cuesta?") is read together with the last topic's title. Never for a long message or
+        one that looks like none of ours.
+        """
+        said = words(text)
+        evidence = self.evidence(text, lang)
+        if not said or len(said) > _FOLLOW_UP_WORDS or evidence.model.get(NONE, 0.0) >= 0.5:
+            return alone
+        c = self.calibration
         topic = self.content.spanish.topics[context]
-        nearby = {context, *topic.related}
-        found = self._cached(f"{text[:MAX_INPUT]} {topic.title}"[: MAX_INPUT + 40], lang)
-        if found.id in nearby:
-            return found
-        offered = tuple(entry for entry in found.offered if entry in nearby) or alone.offered
-        return replace(alone, offered=offered)
+        nearby = {context: _CONTEXT_PRIOR, **{r: 1.0 for r in topic.related if r in self.content.spanish.topics}}
+        ranked = [(entry, score) for entry, score in _ranked(evidence, c.model_weight) if self._kinds[entry] == "topic"]
+        top = ranked[0][1] if ranked else 0.0
+        scores = dict(ranked)
+        best, score = max(((entry, prior * scores.get(entry, 0.0)) for entry, prior in nearby.items()), key=lambda item: item[1])
+        if score >= c.follow_up and score >= _FOLLOW_UP_SHARE * top:
+            return Match(best, round(score, 1), alone.candidates)
+        if top < c.follow_up and _asks(text, said):
+            found = self._cached(f"{text} {topic.title}", lang)
+            if found.id in nearby:
+                return found
+        return alone
+
+
+def _asks(text: str, said: list[str]) -> bool:
+    """A question, even a bare one: "?", or it opens like one ("y…", "cuánto…", "dónde…")."""
+    return "?" in text or said[0] in _QUESTION_WORDS
 
 
 def _ranked(evidence: _Evidence, model_weight: float) -> list[tuple[str, float]]:
@@ -168,7 +243,8 @@ def _ranked(evidence: _Evidence, model_weight: float) -> list[tuple[str, float]]
 def _sureness(evidence: _Evidence, ranked: list[tuple[str, float]], best: str) -> tuple[float, ...]:
     """What tells whether `best` is right: its confidence and lead over the next entry, the
     model's probability for it and for "none of ours", its keyword score and lead, whether
-    each source alone would pick it, and whether it is an intent."""
+    each source alone would pick it, whether it is an intent, and how much of the message
+    is made of words no entry was taught."""
     scores = dict(ranked)
     runner_up = max((score for entry, score in ranked if entry != best), default=0.0)
     keyword = sorted(evidence.keyword.values(), reverse=True)
@@ -186,6 +262,15 @@ def _sureness(evidence: _Evidence, ranked: list[tuple[str, float]], best: str) -
         float(model_best == best),
         float(keyword_best == best),
         float(evidence.kinds.get(best) == "intent"),
+        evidence.unknown,
+    )
+
+
+def _tied(evidence: _Evidence, best: str) -> bool:
+    """Another topic has exactly the keyword score of `best`: they share its keyword."""
+    own = evidence.keyword.get(best)
+    return bool(own) and any(
+        score == own for entry, score in evidence.keyword.items() if entry != best and evidence.kinds.get(entry) == "topic"
     )
 
 

@@ -41,7 +41,7 @@ def test_chat_with_lang_and_fixture_content(data_env: dict[str, str]) -> None:
     done = run("chat", "--lang", "es", "--content", str(FIXTURE_CONTENT), stdin="tramite\n", env=data_env)
     assert done.returncode == 0, done.stderr
     assert "Listo. Escribí tu pregunta:" in done.stdout
-    assert "¿Preguntabas por alguno de estos?" in done.stdout
+    assert "Tu pregunta puede ser de uno de estos temas:" in done.stdout  # choices, not "I did not understand"
 
 
 def test_chat_hostile_stdin(data_env: dict[str, str]) -> None:
@@ -55,7 +55,8 @@ def test_match_json_lines() -> None:
     assert done.returncode == 0 and done.stderr == ""
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [line["id"] for line in lines] == ["pasaporte-requisitos", None, None]
-    assert set(lines[0]) == {"text", "lang", "id", "score", "candidates"}
+    assert set(lines[0]) == {"text", "lang", "id", "offered", "verdict", "score", "candidates"}
+    assert lines[0]["offered"] == [] and lines[0]["verdict"] == "answer"
     assert lines[0]["lang"] == "quc" and lines[0]["candidates"][0][0] == "pasaporte-requisitos"
 
 

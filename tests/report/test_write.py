@@ -125,7 +125,7 @@ async def drive(matcher: Matcher, log: UsageLog) -> Driven:
     await driven.say("telegram", "111", "hola", "2", "pasaporte", Incoming(payload="lang:es"), "como pido asilo")
     await driven.say(
         "telegram", "222", "hola", "1", Incoming(non_text="voice"), Incoming(non_text="photo"),
-        "cuantos dias tarda la visa para marte", "0",
+        "cuanto cuesta un viaje a la luna", "0",
     )
     await driven.say("whatsapp", "50255599999", "hola", "1", *["menu"] * 10)  # floods: 8, a notice, then silence
     return driven
