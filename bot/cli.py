@@ -18,7 +18,8 @@ from pathlib import Path
 
 from bot import content_status
 from bot.channels.terminal import run_chat
-from bot.content import Content, load_content
+from bot.content import Content, check_content, load_content
+from bot.content_lint import content_warnings
 from bot.conversation import Conversations, MemoryStates
 from bot.db import open_db
 from bot.errors import ContentError, PreguntaError, SettingsError
@@ -163,10 +164,28 @@ def _match(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _content_check(args: argparse.Namespace, settings: Settings) -> int:
-    content = _content(args, settings)
+    """Errors first (stderr, exit 1), then warnings (stdout; alone they exit 0)."""
+    root = args.content or settings.pregunta_content
+    content, errors = check_content(root, serve_drafts=set(settings.pregunta_serve_drafts))
+    for issue in errors:
+        print(issue, file=sys.stderr)
+    sys.stderr.flush()
+    warnings = content_warnings(content, partial=bool(errors))
+    if warnings:
+        print("Avisos (el bot funciona igual, pero revisalos):")
+        for issue in warnings:
+            print(f"  {issue}")
+    if errors:
+        more = f" y {len(warnings)} aviso(s)" if warnings else ""
+        print(f"pregunta: {len(errors)} problema(s) en el contenido{more}; el bot no carga este contenido hasta que los arreglés", file=sys.stderr)
+        if not warnings:
+            print("(los avisos de palabras clave compartidas se calculan cuando no hay errores)", file=sys.stderr)
+        return 1
     for code, pack in content.languages.items():
         print(f"{pack.name_es} ({code}): {len(pack.topics)} temas, {len(pack.intents)} intenciones")
     print(f"contenido correcto: {content.root} (versión {content.version}, {content.load_seconds * 1000:.0f} ms)")
+    if warnings:
+        print(f"{len(warnings)} aviso(s): no impiden que el bot funcione (código de salida 0)")
     return 0
 
 

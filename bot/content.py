@@ -35,6 +35,7 @@ __all__ = [
     "PhoneLine",
     "Situation",
     "Topic",
+    "check_content",
     "load_content",
     "read_content_file",
     "spanish_hash",
@@ -469,11 +470,27 @@ def read_content_file(path: Path) -> tuple[Any, dict[Loc, int]]:
 
 def load_content(root: Path, *, serve_drafts: frozenset[str] | set[str] = frozenset()) -> Content:
     """Load and check `root`; raise ContentError listing every problem found."""
+    content, issues = check_content(root, serve_drafts=serve_drafts)
+    if issues:
+        raise ContentError(issues)
+    return content
+
+
+def check_content(
+    root: Path, *, serve_drafts: frozenset[str] | set[str] = frozenset()
+) -> tuple[Content, list[ContentIssue]]:
+    """Every problem of `root`, and the content as far as it could be read.
+
+    With problems the content is partial (a wrong field left out, a broken file or a
+    language missing, maybe Spanish): good for pointing at more things staff can fix,
+    never for serving. `load_content` is the one to serve from.
+    """
     started = time.perf_counter()
     root = Path(root)
     reader = _Reader()
     if not root.is_dir():
-        raise ContentError([ContentIssue(root, None, "", "no existe la carpeta de contenido")])
+        missing = ContentIssue(root, None, "", "no existe la carpeta de contenido")
+        return Content(root, {}, (), "", time.time(), 0.0), [missing]
 
     menu_path = root / "menu.yaml"
     menu: list[str] = []
@@ -515,11 +532,9 @@ def load_content(root: Path, *, serve_drafts: frozenset[str] | set[str] = frozen
         if book is not None:
             _check_phones(pack, book, reader)
 
-    if reader.issues:
-        raise ContentError(reader.issues)
     ordered = {code: packs[code] for code in _LANGUAGE_ORDER if code in packs}
     ordered.update({code: packs[code] for code in sorted(packs) if code not in ordered})
-    return Content(
+    content = Content(
         root=root,
         languages=ordered,
         menu=tuple(menu),
@@ -529,6 +544,7 @@ def load_content(root: Path, *, serve_drafts: frozenset[str] | set[str] = frozen
         serve_drafts=frozenset(serve_drafts),
         phones=phones,
     )
+    return content, reader.issues
 
 
 def _load_phones(path: Path, reader: _Reader) -> tuple[tuple[PhoneLine, ...], PhoneBook | None]:

@@ -80,6 +80,34 @@ def test_content_check_reports_every_problem(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_content_check_warnings_alone_exit_0(tmp_path: Path) -> None:
+    # the fixture shares "tramite" between two topics: a warning, and the content still serves
+    done = run("content", "check", "--content", str(FIXTURE_CONTENT))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert out[0] == "Avisos (el bot funciona igual, pero revisalos):"
+    assert "«tramite» es palabra clave de 2 temas" in out[1] and "recibirá dos opciones" in out[1]
+    assert "contenido correcto" in done.stdout
+    assert out[-1] == "1 aviso(s): no impiden que el bot funcione (código de salida 0)"
+
+
+def test_content_check_errors_then_warnings_exit_1(tmp_path: Path) -> None:
+    import shutil
+
+    target = tmp_path / "content"
+    shutil.copytree(FIXTURE_CONTENT, target)
+    topic = target / "es/topics/asilo-como-solicitar.yaml"
+    topic.write_text(topic.read_text().replace("title: Pedir asilo", "title: " + "y" * 30).replace("refugio,", "refugio - refugiado,"))
+    done = run("content", "check", "--content", str(target))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"{topic}:2 title: demasiado largo: máximo 24 caracteres",
+        "pregunta: 1 problema(s) en el contenido y 1 aviso(s); el bot no carga este contenido hasta que los arreglés",
+    ]
+    assert f"{topic}:3 keywords[1]: «refugio - refugiado» parece dos elementos" in done.stdout
+    assert "contenido correcto" not in done.stdout
+
+
 def test_bad_setting_is_one_line_and_exit_2() -> None:
     done = run("content", "check", env={"PREGUNTA_PORT": "not-a-port"})
     assert done.returncode == 2

@@ -315,3 +315,67 @@ def test_a_lone_anchor_is_refused_too(content_copy: Path) -> None:
     path = content_copy / "es/topics/pasaporte-vigencia.yaml"
     _edit(path, "title: Pasaporte vencido", "title: &t Pasaporte vencido")
     assert _problems(content_copy)[0].startswith(f"{path}:2: no se permiten anclas")
+
+
+# -- warnings: content that loads but will not work as meant ---------------------------------
+
+
+def _warnings(root: Path) -> list[str]:
+    from bot.content_lint import content_warnings
+
+    return [str(issue) for issue in content_warnings(load_content(root))]  # loads: warnings never stop it
+
+
+def test_a_one_word_keyword_in_two_topics_says_what_a_plain_query_gets(content_copy: Path) -> None:
+    asilo = content_copy / "es/topics/asilo-como-solicitar.yaml"
+    _edit(asilo, "keywords: [asilo, refugio", "keywords: [asilo, pasaporte, refugio")
+    requisitos = content_copy / "es/topics/pasaporte-requisitos.yaml"
+    assert _warnings(content_copy) == [
+        f"{requisitos}:3 keywords[0]: «pasaporte» es palabra clave de 2 temas (pasaporte-requisitos, asilo-como-solicitar): "
+        "quien escriba solo «pasaporte» recibirá dos opciones («Pedir asilo» o «Pasaporte») en vez de la respuesta. "
+        "Dejala en un solo tema, o usala dentro de una frase en los demás",
+        f"{requisitos}:3 keywords[4]: «tramite» es palabra clave de 2 temas (pasaporte-requisitos, pasaporte-vigencia): "
+        "quien escriba solo «tramite» recibirá dos opciones («Pasaporte» o «Pasaporte vencido») en vez de la respuesta. "
+        "Dejala en un solo tema, o usala dentro de una frase en los demás",
+    ]
+
+
+def test_not_sure_is_said_when_a_shared_word_gets_no_answer(content_copy: Path) -> None:
+    # "menor" alone in two K'iche' topics, while Spanish uses it only inside phrases
+    for name in ("asilo-como-solicitar", "pasaporte-requisitos"):
+        _edit(content_copy / f"kiche/topics/{name}.yaml", "keywords: [", "keywords: [menor, ")
+        _edit(content_copy / f"es/topics/{name}.yaml", "keywords: [", "keywords: [menor de edad, ")
+    from bot.matcher import Matcher
+
+    assert Matcher(load_content(content_copy)).match("menor", "quc").id is None
+    path = content_copy / "kiche/topics/pasaporte-requisitos.yaml"
+    assert f"{path}:4 keywords[0]: «menor» es palabra clave de 2 temas (pasaporte-requisitos, asilo-como-solicitar): " \
+        "quien escriba solo «menor» recibirá «no estoy seguro» en vez de la respuesta. Dejala en un solo tema, " \
+        "o usala dentro de una frase en los demás" in _warnings(content_copy)
+
+
+def test_list_items_folded_into_one_are_flagged(content_copy: Path) -> None:
+    path = content_copy / "es/topics/asilo-como-solicitar.yaml"
+    # the second item is indented one space too far: YAML folds it into "asilo - asilado"
+    _edit(path, "keywords: [asilo, refugio, refugiado, proteccion internacional]", "keywords:\n  - asilo\n   - asilado\n  - refugio")
+    _edit(path, "examples: [como pido asilo en guatemala]", "examples:\n  - como pido asilo\n   -donde pido refugio")
+    assert load_content(content_copy).spanish.topics["asilo-como-solicitar"].keywords == ["asilo - asilado", "refugio"]
+    warnings = _warnings(content_copy)
+    assert f"{path}:4 keywords[0]: «asilo - asilado» parece dos elementos de la lista juntados en uno: una línea con «- » " \
+        "un espacio más adentro que las demás se pega a la de arriba. Poné cada «- » en la misma columna" in warnings
+    assert any(w.startswith(f"{path}:8 examples[0]: «como pido asilo -donde pido refugio» parece dos elementos") for w in warnings)
+
+
+def test_a_keyword_far_longer_than_any_real_one_is_flagged(content_copy: Path) -> None:
+    path = content_copy / "es/topics/asilo-como-solicitar.yaml"
+    long = "como pido asilo en guatemala si vengo de honduras con mis hijos y no tengo papeles"
+    _edit(path, "proteccion internacional]", f"proteccion internacional, {long}]")
+    assert f"{path}:3 keywords[4]: palabra clave demasiado larga ({len(long)} caracteres): ¿se juntaron varias líneas? " \
+        "Una palabra clave es una palabra o una frase corta; las preguntas enteras van en examples" in _warnings(content_copy)
+
+
+def test_bundled_content_passes_the_checks(content: Content) -> None:
+    from bot.content_lint import content_warnings
+
+    # warnings may exist (Mayan drafts share words on purpose); none of them is a folded list item
+    assert not any("juntados en uno" in str(w) or "demasiado larga" in str(w) for w in content_warnings(content))
