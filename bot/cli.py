@@ -190,7 +190,19 @@ def _content_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _content_status(args: argparse.Namespace, settings: Settings) -> int:
-    status = content_status.build(_content(args, settings), args.as_of)
+    """The matrix; on broken content, its problems (as `content check` lists them) and exit 1."""
+    try:
+        content = _content(args, settings)
+    except ContentError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        print(
+            f"pregunta: {len(exc.issues)} problema(s) en el contenido: el estado se muestra cuando el contenido "
+            "carga sin errores (el bot tampoco lo usa así). Arreglalos y volvé a correr content status.",
+            file=sys.stderr,
+        )
+        return 1
+    status = content_status.build(content, args.as_of)
     if args.csv == "-":
         content_status.write_csv(status, sys.stdout)
         return 0
