@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from bot import content_status
-from bot.channels.terminal import run_chat
+from bot.channels.terminal import NoFloodGuard, run_chat
 from bot.content import Content, check_content, load_content
 from bot.content_lint import content_warnings
 from bot.conversation import Conversations, MemoryStates
@@ -130,7 +130,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         raise PreguntaError(f"unknown language {args.lang!r}; known: {', '.join(content.languages)}")
     key = pseudonym_key(settings)
     usage = UsageLog(settings.pregunta_db)
-    conversations = Conversations(Matcher(content), MemoryStates(), pseudonym_key=key, usage=usage)
+    conversations = Conversations(Matcher(content), MemoryStates(), pseudonym_key=key, usage=usage, flood=NoFloodGuard())
     asyncio.run(_chat_logged(conversations, usage, args.lang))
     return 0
 

@@ -50,6 +50,32 @@ def test_chat_hostile_stdin(data_env: dict[str, str]) -> None:
     assert done.stdout.count("No pude leer tu mensaje.") >= 1
 
 
+def test_piped_chat_is_never_rate_limited_and_reads_as_a_conversation(data_env: dict[str, str]) -> None:
+    """Staff pipe whole test conversations: 40 lines at once get 40 replies, each after its line."""
+    questions = ["se me vencio el pasaporte", "como pido asilo en guatemala", "como saco mi pasaporte", "menu"]
+    lines = ["hola", "1"] + [questions[i % len(questions)] for i in range(38)]
+    done = run("chat", "--content", str(FIXTURE_CONTENT), stdin="\n".join(lines) + "\n", env=data_env)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert [line for line in out if line.startswith("> ")] == [f"> {line}" for line in lines]
+    assert "Más despacio." not in done.stdout  # the fixture's slow_down text: the flood guard never speaks
+    # every echo is followed by its reply, up to the last one
+    blocks = done.stdout.split("\n> ")[1:]
+    assert len(blocks) == 39
+    for block, line in zip(blocks, lines[1:], strict=True):
+        assert block.startswith(line + "\n") and len(block.strip().splitlines()) >= 2, block
+    assert blocks[-1].startswith("como pido asilo en guatemala\nRespuesta de prueba sobre el asilo.")
+    assert done.stdout.count("Respuesta de prueba sobre el pasaporte vencido.") == 10
+
+
+def test_piped_chat_echo_is_safe_to_print(data_env: dict[str, str]) -> None:
+    done = run("chat", "--lang", "es", "--content", str(FIXTURE_CONTENT), stdin="hola\x1b[2J\u202e\n" + "x" * 1000 + "\n", env=data_env)
+    assert done.returncode == 0, done.stderr
+    echoes = [line for line in done.stdout.splitlines() if line.startswith("> ")]
+    assert echoes == ["> hola�[2J�", "> " + "x" * 300 + "…"]
+    assert "\x1b" not in done.stdout
+
+
 def test_match_json_lines() -> None:
     done = run("match", "--lang", "quc", stdin="pasaporte\nreceta de pepian\n\n")
     assert done.returncode == 0 and done.stderr == ""

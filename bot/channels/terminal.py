@@ -1,20 +1,32 @@
 """The terminal chat: the same dialogue as the apps, for staff previewing content.
 
 Reads stdin line by line until EOF, so it can be piped; options are printed by number.
+Staff paste or pipe whole test conversations, so the chat is never rate-limited
+(`NoFloodGuard`), and when stdin is not a terminal each line read is echoed (`> hola`)
+before its reply, so that the output reads as the conversation it was.
 """
 
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from typing import TextIO
 
 from bot.channels.base import as_text
-from bot.conversation import Conversations
+from bot.conversation import Conversations, FloodGuard
 from bot.replies import Incoming
 
-__all__ = ["run_chat"]
+__all__ = ["ECHO_LIMIT", "NoFloodGuard", "run_chat"]
 
 USER = "terminal"
+ECHO_LIMIT = 300  # characters of an input line shown in the echo
+
+
+class NoFloodGuard(FloodGuard):
+    """A flood guard that never limits: the terminal has one person, previewing content."""
+
+    def check(self, key: str, now: float) -> str:
+        return "ok"
 
 
 async def run_chat(conversations: Conversations, stdin: TextIO, stdout: TextIO, *, lang: str | None = None) -> None:
@@ -34,11 +46,20 @@ async def run_chat(conversations: Conversations, stdin: TextIO, stdout: TextIO, 
         line = await loop.run_in_executor(None, stdin.readline)
         if not line:
             break
-        reply = await conversations.handle("terminal", USER, Incoming(text=line.rstrip("\n")))
+        text = line.rstrip("\n")
+        if not interactive:
+            stdout.write(f"> {_echo(text)}\n")
+        reply = await conversations.handle("terminal", USER, Incoming(text=text))
         if reply is not None:
             _show(as_text(reply), reply.audio, stdout)
     if interactive:
         stdout.write("\n")
+
+
+def _echo(text: str) -> str:
+    """The line as typed, safe to print: control and direction characters shown as �, long lines cut."""
+    shown = "".join("�" if unicodedata.category(ch) in ("Cc", "Cf") and ch != "\t" else ch for ch in text)
+    return shown if len(shown) <= ECHO_LIMIT else shown[:ECHO_LIMIT] + "…"
 
 
 def _show(reply_text: str, audio: object, stdout: TextIO) -> None:
