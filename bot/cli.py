@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
-from bot import content_status
+from bot import content_status, translations
 from bot.channels.terminal import NoFloodGuard, run_chat
 from bot.content import Content, check_content, load_content
 from bot.content_lint import content_warnings
@@ -99,7 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     purge_.add_argument("--days", type=_positive, help="retention in days (default PREGUNTA_RETENTION_DAYS)")
 
-    content = commands.add_parser("content", help="Check the content files.", description="Check the content files.")
+    content = commands.add_parser(
+        "content",
+        help="Check the content files; their status; the translators' catalogues.",
+        description="Check the content files; their status; the translators' catalogues.",
+    )
     content_commands = content.add_subparsers(title="commands", metavar="COMMAND")
     check = command("check", _content_check, "Validate every content file; list every problem with file and line.", content_commands)
     _content_option(check)
@@ -112,6 +116,30 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--csv", metavar="FILE", help="also write the matrix as CSV to FILE ('-': CSV on stdout instead of the table)")
     status.add_argument("--as-of", type=content_status.iso_day, metavar="YYYY-MM-DD", help="count the six months back from this day (default today)")
     _content_option(status)
+    export = command(
+        "export",
+        _content_export,
+        "Write a language's texts as a gettext PO catalogue for translators (Poedit, Weblate).",
+        content_commands,
+    )
+    export.add_argument("--lang", required=True, help="language code: quc, kek, mam")
+    export.add_argument("--format", choices=["po"], default="po", help="catalogue format (po)")
+    export.add_argument("--out", type=Path, help="the file to write (default pregunta-LANG.po)")
+    _content_option(export)
+    import_ = command(
+        "import",
+        _content_import,
+        "Write a translated PO catalogue back into the language's YAML files; report changes, stale and failed entries.",
+        content_commands,
+    )
+    import_.add_argument("catalogue", type=Path, metavar="FILE.po", help="the catalogue, as Poedit or Weblate saved it")
+    import_.add_argument("--lang", help="language code (default: the catalogue's Language header)")
+    import_.add_argument(
+        "--reviewed-by",
+        metavar="NAME",
+        help="the catalogue was reviewed as a whole by NAME: every entry that is not fuzzy counts as reviewed",
+    )
+    _content_option(import_)
     return parser
 
 
@@ -211,6 +239,46 @@ def _content_status(args: argparse.Namespace, settings: Settings) -> int:
             content_status.write_csv(status, stream)
     sys.stdout.write(content_status.table(status))
     return 0
+
+
+def _content_export(args: argparse.Namespace, settings: Settings) -> int:
+    content = _content(args, settings)
+    catalog = translations.export_catalog(content, args.lang)
+    out = args.out or Path(f"pregunta-{args.lang}.po")
+    translations.write_catalog(catalog, out)
+    entries = [m for m in catalog if m.id]
+    done = sum(1 for m in entries if m.string and not m.fuzzy)
+    drafts = sum(1 for m in entries if m.string and m.fuzzy)
+    print(f"catálogo: {out} ({len(entries)} textos: {done} traducidos, {drafts} borradores, {len(entries) - done - drafts} sin traducir)")
+    return 0
+
+
+def _content_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Imports what it can; exit 1 when some entry could not be imported (listed)."""
+    content = _content(args, settings)
+    report = translations.import_catalog(content, args.catalogue, lang=args.lang, reviewed_by=args.reviewed_by)
+    pack = content.languages[report.lang]
+    print(f"{args.catalogue} → {pack.folder} ({pack.name}, {report.lang})")
+    sections = (
+        ("Textos cambiados", report.changed, ""),
+        ("Marcas de revisión", report.marked, ""),
+        ("Desactualizados", report.stale, ": el español cambió desde que se exportó el catálogo; exportá de nuevo y traducí estos"),
+        ("No importados", report.failed, ""),
+    )
+    for title, lines, note in sections:
+        if lines:
+            print(f"{title} ({len(lines)}){note}:")
+            for line in lines:
+                print(f"  {line}")
+    print(
+        f"{report.unchanged} sin cambios, {report.untranslated} sin traducir"
+        + (f", {report.obsolete} obsoletos (#~) ignorados" if report.obsolete else "")
+        + "."
+    )
+    if report.written:
+        print("Archivos escritos: " + ", ".join(str(path) for path in report.written))
+        print("Revisá los cambios (git diff) y probalos con: pregunta chat --lang " + report.lang)
+    return 1 if report.failed else 0
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
