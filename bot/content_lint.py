@@ -136,7 +136,7 @@ def _shared_keywords(content: Content, pack: LanguagePack, matcher: Matcher, lin
             if len(folded) == 1:
                 owners[folded[0]].setdefault(topic.id, (keyword, index))
     out = []
-    for word, topics in owners.items():
+    for topics in owners.values():
         if len(topics) < 2:
             continue
         first_id, (keyword, index) = next(iter(topics.items()))

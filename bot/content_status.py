@@ -138,14 +138,14 @@ def build(content: Content, as_of: date | None = None) -> Status:
     def row(entry_id: str, entries: dict[str, tuple[Entry | None, Path]]) -> Row:
         facts = {code: (entry, path) for code, (entry, path) in entries.items() if entry and _gives_facts(code, entry)}
         never = []
-        for code, (entry, path) in facts.items():
-            if entry.verified is None:
-                written = entry.written or _spanish_written(entries)
+        for code, (fact, path) in facts.items():
+            if fact is not None and fact.verified is None:
+                written = fact.written or _spanish_written(entries)
                 unverified.append(Unverified(code, entry_id, written, path))
                 never.append(code)
-        for code, (entry, path) in entries.items():  # a dated entry counts, facts or not
-            if entry is not None and entry.verified is not None and entry.verified < cutoff:
-                stale.append(Stale(code, entry_id, entry.verified, path))
+        for code, (dated, path) in entries.items():  # a dated entry counts, facts or not
+            if dated is not None and dated.verified is not None and dated.verified < cutoff:
+                stale.append(Stale(code, entry_id, dated.verified, path))
         dates = [entry.verified for entry, _ in entries.values() if entry and entry.verified]
         cells = tuple(_cell(code, entry) for code, (entry, _) in entries.items())
         old = any(entry.verified is not None and entry.verified < cutoff for entry, _ in entries.values() if entry)
@@ -228,10 +228,10 @@ def _verification(status: Status) -> list[str]:
     out = []
     if status.unverified:
         out.append("Nunca verificadas (verified vacío: nadie comprobó todavía sus datos contra la fuente):")
-        topic_width = max(len(entry.topic) for entry in status.unverified)
-        for entry in status.unverified:
-            written = f"written {entry.written.isoformat() if entry.written else '—':<10}"
-            out.append(f"  {entry.lang:<4} {entry.topic:<{topic_width}}  {written}  {entry.path}")
+        topic_width = max(len(never.topic) for never in status.unverified)
+        for never in status.unverified:
+            written = f"written {never.written.isoformat() if never.written else '—':<10}"
+            out.append(f"  {never.lang:<4} {never.topic:<{topic_width}}  {written}  {never.path}")
         out.append("")
     if status.stale:
         out.append(f"Verificar de nuevo (verified antes del {status.cutoff.isoformat()}, hace más de seis meses):")

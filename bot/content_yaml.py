@@ -15,8 +15,8 @@ Knows nothing of topics or languages: it returns the data and where each key is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -52,7 +52,7 @@ def parse_yaml(text: str) -> Located:
     try:
         for event in yaml.parse(text, Loader=_LOADER):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-                raise YamlProblem(event.start_mark.line + 1, _ANCHORS)
+                raise YamlProblem(event.start_mark.line + 1 if event.start_mark else None, _ANCHORS)
         loader = _LOADER(text)
         try:
             node = loader.get_single_node()
@@ -106,29 +106,29 @@ _TABLE: tuple[tuple[str, str, bool, str], ...] = (
         "mapping values are not allowed",
         "",
         False,
-        "hay «:» donde no se espera: ¿falta un espacio después de «:» o hay «:» dentro de un texto? "
-        f"{_QUOTE_IT} (title: \"Nota: algo\"). Si es un campo, alineá su sangría con la de los demás",
+        ("hay «:» donde no se espera: ¿falta un espacio después de «:» o hay «:» dentro de un texto? "
+        f"{_QUOTE_IT} (title: \"Nota: algo\"). Si es un campo, alineá su sangría con la de los demás"),
     ),
     (
         "could not find expected ':'",
         "",
         True,
-        "falta «:» después del nombre del campo (con un espacio: «title: Pasaporte»); si esta línea es "
-        "la continuación de un texto, poné el texto entre comillas o usá «|»",
+        ("falta «:» después del nombre del campo (con un espacio: «title: Pasaporte»); si esta línea es "
+        "la continuación de un texto, poné el texto entre comillas o usá «|»"),
     ),
     (
         "expected <block end>",
         "",
         False,
-        "la sangría de esta línea no coincide con la de arriba: cada campo y cada «- » de una lista "
-        "empiezan en la misma columna que los demás. ¿O quedó texto después de unas comillas de cierre?",
+        ("la sangría de esta línea no coincide con la de arriba: cada campo y cada «- » de una lista "
+        "empiezan en la misma columna que los demás. ¿O quedó texto después de unas comillas de cierre?"),
     ),
     (
         "did not find expected key",
         "",
         False,
-        "la sangría de esta línea no coincide con la de arriba: cada campo y cada «- » de una lista "
-        "empiezan en la misma columna que los demás. ¿O quedó texto después de unas comillas de cierre?",
+        ("la sangría de esta línea no coincide con la de arriba: cada campo y cada «- » de una lista "
+        "empiezan en la misma columna que los demás. ¿O quedó texto después de unas comillas de cierre?"),
     ),
     (
         "did not find expected '-'",
@@ -140,15 +140,15 @@ _TABLE: tuple[tuple[str, str, bool, str], ...] = (
         "',' or ']'",
         "",
         True,
-        "la lista entre corchetes «[…]» que empieza aquí no se cierra bien: falta «]», o un elemento "
-        "tiene «,» «:» o «#» y va entre comillas",
+        ("la lista entre corchetes «[…]» que empieza aquí no se cierra bien: falta «]», o un elemento "
+        "tiene «,» «:» o «#» y va entre comillas"),
     ),
     (
         "',' or '}'",
         "",
         True,
-        "las llaves «{…}» que empiezan aquí no se cierran bien: falta «}», o un valor tiene «,» «:» o «#» "
-        "y va entre comillas",
+        ("las llaves «{…}» que empiezan aquí no se cierran bien: falta «}», o un valor tiene «,» «:» o «#» "
+        "y va entre comillas"),
     ),
     ("undefined alias", "", False, "un texto que empieza con «*» (como *negrita*) va entre comillas: «\"*Pasaporte*\"»"),
     ("", "scanning an alias", False, "un texto que empieza con «*» (como *negrita*) va entre comillas: «\"*Pasaporte*\"»"),

@@ -32,12 +32,12 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from babel.messages.catalog import Catalog, Message
-from babel.messages.pofile import read_po, write_po
+from babel.messages.pofile import PoFileError, read_po, write_po
 
 from bot.content import (
     UI_KEYS,
@@ -202,7 +202,7 @@ def export_catalog(content: Content, lang: str, *, now: datetime | None = None) 
         known = ", ".join(code for code in content.languages if code != "es")
         raise PreguntaError(f"no hay traducción «{lang}» que exportar; los idiomas son: {known}")
     pack = content.languages[lang]
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     catalog = Catalog(
         locale=lang,
         header_comment="\n".join(f"# {line}".rstrip() for line in _HEADER.format(name=pack.name, code=lang).split("\n")),
@@ -229,7 +229,7 @@ def export_catalog(content: Content, lang: str, *, now: datetime | None = None) 
             unit.spanish,
             string=unit.translation or "",
             context=unit.context,
-            locations=[(_relative(unit.spanish_path, root), None)],
+            locations=[(_relative(unit.spanish_path, root), None)],  # type: ignore[list-item]  # no line: Babel writes the file alone
             flags=("fuzzy",) if unit.fuzzy else (),
             auto_comments=notes,
             user_comments=[f"reviewed-by: {unit.reviewer}"] if unit.reviewer else [],
@@ -259,7 +259,7 @@ def read_catalog(path: Path) -> Catalog:
             return read_po(stream, abort_invalid=True)
     except OSError as exc:
         raise PreguntaError(f"no se pudo leer {path}: {exc.strerror}") from None
-    except Exception as exc:  # babel's PoFileError, a decoding error: one line for staff
+    except (PoFileError, UnicodeDecodeError, ValueError) as exc:  # one line for staff
         raise PreguntaError(f"{path} no es un catálogo PO válido: {exc}") from None
 
 
@@ -312,7 +312,7 @@ def import_catalog(
         if unit is None:
             report.failed.append(f"{context or '(sin msgctxt)'}: contexto desconocido (¿un tema o texto que ya no existe?)")
             continue
-        if message.pluralizable:
+        if message.pluralizable or not isinstance(message.id, str):
             report.failed.append(f"{context}: tiene formas de plural; estos textos no las usan")
             continue
         text = _clean(message.string)
@@ -377,7 +377,8 @@ def _reviewer(message: Message, default: str | None) -> tuple[str | None, date |
 def _revision_day(catalog: Catalog) -> date | None:
     """The day a tool last saved the catalogue, when that is after it was exported."""
     revised = catalog.revision_date
-    if isinstance(revised, datetime) and revised > catalog.creation_date:
+    created = catalog.creation_date
+    if isinstance(revised, datetime) and isinstance(created, datetime) and revised > created:
         return revised.date()
     return None
 

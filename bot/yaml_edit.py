@@ -88,7 +88,7 @@ def _apply(text: str, edit: Edit) -> str:
     except yaml.YAMLError as exc:
         raise YamlEditError(f"the file does not parse: {exc}") from None
     if root is None:
-        return _render_key(edit.loc[0], edit.value, 0) + "\n" if len(edit.loc) == 1 else _fail(edit)
+        return _render_key(str(edit.loc[0]), edit.value, 0) + "\n" if len(edit.loc) == 1 else _fail(edit)
     parent: yaml.Node = root
     for depth, part in enumerate(edit.loc):
         last = depth == len(edit.loc) - 1
@@ -230,6 +230,6 @@ def _plain_ok(value: str) -> bool:
     if not value or value != value.strip() or not value.isprintable():
         return False
     try:
-        return yaml.load(f"k: {value}\n", Loader=_LOADER) == {"k": value}
+        return bool(yaml.load(f"k: {value}\n", Loader=_LOADER) == {"k": value})
     except yaml.YAMLError:
         return False

@@ -162,13 +162,13 @@ def test_a_phone_number_not_on_the_list_is_refused_everywhere(content_copy: Path
     problems = _problems(content_copy)
     phones = content_copy / "phones.yaml"
     assert problems == [
-        f"{topic}:7 answer: el teléfono «2222-3333» no está en la lista de teléfonos permitidos ({phones}): "
-        "si es una línea oficial, agregala allí con quién atiende y su fuente; si no, quitala",
-        f"{emergency}:7 situations[0].line: el teléfono «+502 2444-5555» no está en la lista de teléfonos permitidos "
-        f"({phones}): si es una línea oficial, agregala allí con quién atiende y su fuente; si no, quitala",
-        f"{ui}:3 bye: el teléfono «1234» no está en la lista de teléfonos permitidos ({phones}): si es una línea "
+        (f"{topic}:7 answer: el teléfono «2222-3333» no está en la lista de teléfonos permitidos ({phones}): "
+        "si es una línea oficial, agregala allí con quién atiende y su fuente; si no, quitala"),
+        (f"{emergency}:7 situations[0].line: el teléfono «+502 2444-5555» no está en la lista de teléfonos permitidos "
+        f"({phones}): si es una línea oficial, agregala allí con quién atiende y su fuente; si no, quitala"),
+        (f"{ui}:3 bye: el teléfono «1234» no está en la lista de teléfonos permitidos ({phones}): si es una línea "
         "oficial, agregala allí con quién atiende y su fuente; si no, quitala (si no es un teléfono, escribilo "
-        "sin «llamá», «línea», «número» o «📞» delante)",
+        "sin «llamá», «línea», «número» o «📞» delante)"),
     ]
 
 
@@ -201,8 +201,8 @@ def test_the_phone_list_itself_is_checked(content_copy: Path) -> None:
 def test_the_phone_list_is_required(content_copy: Path) -> None:
     (content_copy / "phones.yaml").unlink()
     assert _problems(content_copy) == [
-        f"{content_copy / 'phones.yaml'}: falta la lista de teléfonos permitidos: una lista de «- number: …» "
-        "con who, source y verified"
+        (f"{content_copy / 'phones.yaml'}: falta la lista de teléfonos permitidos: una lista de «- number: …» "
+        "con who, source y verified")
     ]
 
 
@@ -217,9 +217,9 @@ def test_a_wrong_field_does_not_hide_the_other_problems_of_its_file(content_copy
     assert _problems(content_copy) == [
         f"{path}:2 title: demasiado largo: máximo 24 caracteres",
         f"{path}:6 related[1]: el tema «pasaporte-perdido» no existe",
-        f"{path}:5 answer: el teléfono «1234» no está en la lista de teléfonos permitidos ({content_copy / 'phones.yaml'}): "
+        (f"{path}:5 answer: el teléfono «1234» no está en la lista de teléfonos permitidos ({content_copy / 'phones.yaml'}): "
         "si es una línea oficial, agregala allí con quién atiende y su fuente; si no, quitala "
-        "(si no es un teléfono, escribilo sin «llamá», «línea», «número» o «📞» delante)",
+        "(si no es un teléfono, escribilo sin «llamá», «línea», «número» o «📞» delante)"),
     ]
 
 
@@ -271,8 +271,8 @@ def test_a_file_that_does_not_parse_causes_no_other_error(content_copy: Path, na
     path.write_text("\t" + path.read_text())
     problems = _problems(content_copy)
     assert problems == [
-        f"{path}:1: error de sintaxis YAML: hay un tabulador (tecla Tab): YAML solo acepta espacios para sangrar. "
-        "Cambialo por espacios"
+        (f"{path}:1: error de sintaxis YAML: hay un tabulador (tecla Tab): YAML solo acepta espacios para sangrar. "
+        "Cambialo por espacios")
     ]
 
 
@@ -305,8 +305,8 @@ def test_an_alias_bomb_is_refused_before_it_expands(content_copy: Path) -> None:
     finally:
         tracemalloc.stop()
     assert problems == [
-        f"{path}:2: no se permiten anclas ni referencias de YAML («&nombre», «*nombre»): escribí cada texto "
-        "completo. Si es un texto que empieza con «&» o «*» (como *negrita*), ponelo entre comillas"
+        (f"{path}:2: no se permiten anclas ni referencias de YAML («&nombre», «*nombre»): escribí cada texto "
+        "completo. Si es un texto que empieza con «&» o «*» (como *negrita*), ponelo entre comillas")
     ]
     assert peak < 20_000_000  # bytes: nothing was expanded
 
@@ -331,12 +331,12 @@ def test_a_one_word_keyword_in_two_topics_says_what_a_plain_query_gets(content_c
     _edit(asilo, "keywords: [asilo, refugio", "keywords: [asilo, pasaporte, refugio")
     requisitos = content_copy / "es/topics/pasaporte-requisitos.yaml"
     assert _warnings(content_copy) == [
-        f"{requisitos}:3 keywords[0]: «pasaporte» es palabra clave de 2 temas (pasaporte-requisitos, asilo-como-solicitar): "
+        (f"{requisitos}:3 keywords[0]: «pasaporte» es palabra clave de 2 temas (pasaporte-requisitos, asilo-como-solicitar): "
         "quien escriba solo «pasaporte» recibirá dos opciones («Pedir asilo» o «Pasaporte») en vez de la respuesta. "
-        "Dejala en un solo tema, o usala dentro de una frase en los demás",
-        f"{requisitos}:3 keywords[4]: «tramite» es palabra clave de 2 temas (pasaporte-requisitos, pasaporte-vigencia): "
+        "Dejala en un solo tema, o usala dentro de una frase en los demás"),
+        (f"{requisitos}:3 keywords[4]: «tramite» es palabra clave de 2 temas (pasaporte-requisitos, pasaporte-vigencia): "
         "quien escriba solo «tramite» recibirá dos opciones («Pasaporte» o «Pasaporte vencido») en vez de la respuesta. "
-        "Dejala en un solo tema, o usala dentro de una frase en los demás",
+        "Dejala en un solo tema, o usala dentro de una frase en los demás"),
     ]
 
 

@@ -4,7 +4,7 @@ import it back into the YAML files."""
 from __future__ import annotations
 
 import shutil
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from bot.translations import export_catalog, import_catalog, units, write_catalo
 from tests.conftest import BUNDLED_CONTENT
 from tests.test_cli import run
 
-NOW = datetime(2027, 1, 10, 15, 40, tzinfo=timezone.utc)
+NOW = datetime(2027, 1, 10, 15, 40, tzinfo=UTC)
 
 
 def _files(root: Path) -> dict[str, bytes]:
