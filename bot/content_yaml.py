@@ -50,7 +50,7 @@ class Located:
 def parse_yaml(text: str) -> Located:
     """Parse `text`; raise YamlProblem for syntax slips, anchors, aliases and repeated keys."""
     try:
-        for event in yaml.parse(text, Loader=_LOADER):
+        for event in yaml.parse(text, Loader=_LOADER) if ("&" in text or "*" in text) else ():
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
                 raise YamlProblem(event.start_mark.line + 1 if event.start_mark else None, _ANCHORS)
         loader = _LOADER(text)
