@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
-from bot import content_status, logs
-from bot.channels.terminal import run_chat
-from bot.content import Content, load_content
+from bot import content_status, logs, translations
+from bot.channels.terminal import NoFloodGuard, run_chat
+from bot.content import Content, check_content, load_content
+from bot.content_lint import content_warnings
 from bot.conversation import Conversations, MemoryStates
 from bot.db import open_db
 from bot.errors import ContentError, PreguntaError, SettingsError
@@ -100,7 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     purge_.add_argument("--days", type=_positive, help="retention in days (default PREGUNTA_RETENTION_DAYS)")
 
-    content = commands.add_parser("content", help="Check the content files.", description="Check the content files.")
+    content = commands.add_parser(
+        "content",
+        help="Check the content files; their status; the translators' catalogues.",
+        description="Check the content files; their status; the translators' catalogues.",
+    )
     content_commands = content.add_subparsers(title="commands", metavar="COMMAND")
     check = command("check", _content_check, "Validate every content file; list every problem with file and line.", content_commands)
     _content_option(check)
@@ -113,6 +118,30 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--csv", metavar="FILE", help="also write the matrix as CSV to FILE ('-': CSV on stdout instead of the table)")
     status.add_argument("--as-of", type=content_status.iso_day, metavar="YYYY-MM-DD", help="count the six months back from this day (default today)")
     _content_option(status)
+    export = command(
+        "export",
+        _content_export,
+        "Write a language's texts as a gettext PO catalogue for translators (Poedit, Weblate).",
+        content_commands,
+    )
+    export.add_argument("--lang", required=True, help="language code: quc, kek, mam")
+    export.add_argument("--format", choices=["po"], default="po", help="catalogue format (po)")
+    export.add_argument("--out", type=Path, help="the file to write (default pregunta-LANG.po)")
+    _content_option(export)
+    import_ = command(
+        "import",
+        _content_import,
+        "Write a translated PO catalogue back into the language's YAML files; report changes, stale and failed entries.",
+        content_commands,
+    )
+    import_.add_argument("catalogue", type=Path, metavar="FILE.po", help="the catalogue, as Poedit or Weblate saved it")
+    import_.add_argument("--lang", help="language code (default: the catalogue's Language header)")
+    import_.add_argument(
+        "--reviewed-by",
+        metavar="NAME",
+        help="the catalogue was reviewed as a whole by NAME: every entry that is not fuzzy counts as reviewed",
+    )
+    _content_option(import_)
     return parser
 
 
@@ -131,7 +160,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         raise PreguntaError(f"unknown language {args.lang!r}; known: {', '.join(content.languages)}")
     key = pseudonym_key(settings)
     usage = UsageLog(settings.pregunta_db)
-    conversations = Conversations(Matcher(content), MemoryStates(), pseudonym_key=key, usage=usage)
+    conversations = Conversations(Matcher(content), MemoryStates(), pseudonym_key=key, usage=usage, flood=NoFloodGuard())
     asyncio.run(_chat_logged(conversations, usage, args.lang))
     return 0
 
@@ -168,15 +197,45 @@ def _match(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _content_check(args: argparse.Namespace, settings: Settings) -> int:
-    content = _content(args, settings)
+    """Errors first (stderr, exit 1), then warnings (stdout; alone they exit 0)."""
+    root = args.content or settings.pregunta_content
+    content, errors = check_content(root, serve_drafts=set(settings.pregunta_serve_drafts))
+    for issue in errors:
+        print(issue, file=sys.stderr)
+    sys.stderr.flush()
+    warnings = content_warnings(content, partial=bool(errors))
+    if warnings:
+        print("Avisos (el bot funciona igual, pero revisalos):")
+        for issue in warnings:
+            print(f"  {issue}")
+    if errors:
+        more = f" y {len(warnings)} aviso(s)" if warnings else ""
+        print(f"pregunta: {len(errors)} problema(s) en el contenido{more}; el bot no carga este contenido hasta que los arreglés", file=sys.stderr)
+        if not warnings:
+            print("(los avisos de palabras clave compartidas se calculan cuando no hay errores)", file=sys.stderr)
+        return 1
     for code, pack in content.languages.items():
         print(f"{pack.name_es} ({code}): {len(pack.topics)} temas, {len(pack.intents)} intenciones")
     print(f"contenido correcto: {content.root} (versión {content.version}, {content.load_seconds * 1000:.0f} ms)")
+    if warnings:
+        print(f"{len(warnings)} aviso(s): no impiden que el bot funcione (código de salida 0)")
     return 0
 
 
 def _content_status(args: argparse.Namespace, settings: Settings) -> int:
-    status = content_status.build(_content(args, settings), args.as_of)
+    """The matrix; on broken content, its problems (as `content check` lists them) and exit 1."""
+    try:
+        content = _content(args, settings)
+    except ContentError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        print(
+            f"pregunta: {len(exc.issues)} problema(s) en el contenido: el estado se muestra cuando el contenido "
+            "carga sin errores (el bot tampoco lo usa así). Arreglalos y volvé a correr content status.",
+            file=sys.stderr,
+        )
+        return 1
+    status = content_status.build(content, args.as_of)
     if args.csv == "-":
         content_status.write_csv(status, sys.stdout)
         return 0
@@ -185,6 +244,46 @@ def _content_status(args: argparse.Namespace, settings: Settings) -> int:
             content_status.write_csv(status, stream)
     sys.stdout.write(content_status.table(status))
     return 0
+
+
+def _content_export(args: argparse.Namespace, settings: Settings) -> int:
+    content = _content(args, settings)
+    catalog = translations.export_catalog(content, args.lang)
+    out = args.out or Path(f"pregunta-{args.lang}.po")
+    translations.write_catalog(catalog, out)
+    entries = [m for m in catalog if m.id]
+    done = sum(1 for m in entries if m.string and not m.fuzzy)
+    drafts = sum(1 for m in entries if m.string and m.fuzzy)
+    print(f"catálogo: {out} ({len(entries)} textos: {done} traducidos, {drafts} borradores, {len(entries) - done - drafts} sin traducir)")
+    return 0
+
+
+def _content_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Imports what it can; exit 1 when some entry could not be imported (listed)."""
+    content = _content(args, settings)
+    report = translations.import_catalog(content, args.catalogue, lang=args.lang, reviewed_by=args.reviewed_by)
+    pack = content.languages[report.lang]
+    print(f"{args.catalogue} → {pack.folder} ({pack.name}, {report.lang})")
+    sections = (
+        ("Textos cambiados", report.changed, ""),
+        ("Marcas de revisión", report.marked, ""),
+        ("Desactualizados", report.stale, ": el español cambió desde que se exportó el catálogo; exportá de nuevo y traducí estos"),
+        ("No importados", report.failed, ""),
+    )
+    for title, lines, note in sections:
+        if lines:
+            print(f"{title} ({len(lines)}){note}:")
+            for line in lines:
+                print(f"  {line}")
+    print(
+        f"{report.unchanged} sin cambios, {report.untranslated} sin traducir"
+        + (f", {report.obsolete} obsoletos (#~) ignorados" if report.obsolete else "")
+        + "."
+    )
+    if report.written:
+        print("Archivos escritos: " + ", ".join(str(path) for path in report.written))
+        print("Revisá los cambios (git diff) y probalos con: pregunta chat --lang " + report.lang)
+    return 1 if report.failed else 0
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:

@@ -7,19 +7,23 @@ matching or channels.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import re
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot import audio as _audio
+from bot.content_yaml import YamlProblem, parse_yaml
 from bot.errors import ContentError, ContentIssue
+from bot.phones import PhoneBook
 
 __all__ = [
     "EMERGENCY",
@@ -28,9 +32,13 @@ __all__ = [
     "Content",
     "Emergency",
     "LanguagePack",
+    "PhoneLine",
     "Situation",
     "Topic",
+    "check_content",
     "load_content",
+    "read_content_file",
+    "spanish_hash",
 ]
 
 EMERGENCY = "emergencia"  # the id of the emergency entry (content/<lang>/emergency.yaml)
@@ -66,7 +74,8 @@ UI_KEYS = (
     "language_auto",
 )
 _LANGUAGE_ORDER = ("es", "quc", "kek", "mam")
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+PHONES_FILE = "phones.yaml"  # in the content root: the only phone numbers texts may give
 _MAX_TITLE = 24
 _MAX_ANSWER = 4096
 
@@ -81,6 +90,14 @@ class _Reviewable(_Strict):
     translation: Translation | None = None
     reviewed_by: str | None = None
     reviewed_on: date | None = None
+    # field → spanish_hash() of the Spanish text this translation was made from; written by
+    # `pregunta content import`, so an export can mark the entry fuzzy when the Spanish changes
+    translated_from: dict[str, str] = {}
+
+
+def spanish_hash(text: str) -> str:
+    """A short fingerprint of a Spanish source text (`translated_from` keeps it per field)."""
+    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()[:10]
 
 
 class LanguageFile(_Strict):
@@ -141,7 +158,7 @@ class Intent(_Reviewable):
 class Topic(_Reviewable):
     """One answerable topic. In Mayan folders only `id`, `title` and `keywords` are needed."""
 
-    id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")  # as _ID
     title: str = Field(min_length=1, max_length=_MAX_TITLE)
     keywords: list[str] = []
     examples: list[str] = []
@@ -185,6 +202,20 @@ class Emergency(_Reviewable):
     _no_blank_entries = field_validator("keywords", "examples")(_no_blank)
 
 
+class PhoneLine(_Strict):
+    """One phone line the bot may give (content/phones.yaml): who answers it, and the source."""
+
+    number: str = Field(pattern=r"^\+?[0-9][0-9 ()-]{1,18}[0-9]$")
+    who: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    verified: date | None = None  # when a person last called or checked the line against the source
+
+    @field_validator("number", mode="before")
+    @classmethod
+    def _number_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 class OutOfScope(_Strict):
     """Everyday messages that are none of our topics: the learned part of the matcher
     trains on them so that it can say "not sure" instead of picking the nearest topic."""
@@ -224,6 +255,7 @@ class Content:
     loaded_at: float
     load_seconds: float
     serve_drafts: frozenset[str] = field(default_factory=frozenset)
+    phones: tuple[PhoneLine, ...] = ()  # content/phones.yaml: the only numbers texts may give
 
     @property
     def spanish(self) -> LanguagePack:
@@ -293,9 +325,14 @@ _MESSAGES = {
     "model_type": "debe ser una lista de campos «nombre: valor»",
     "dict_type": "debe ser una lista de campos «nombre: valor»",
 }
+_PATTERN_MESSAGES = {"number": "un teléfono: solo números, espacios, guiones y «+» al principio"}
+
+Loc = tuple[str | int, ...]
 
 
 def _message(error: Any) -> str:
+    if error["type"] == "string_pattern_mismatch" and error["loc"] and error["loc"][-1] in _PATTERN_MESSAGES:
+        return _PATTERN_MESSAGES[str(error["loc"][-1])]
     template = _MESSAGES.get(error["type"])
     if template is None:
         return str(error["msg"])
@@ -303,37 +340,45 @@ def _message(error: Any) -> str:
 
 
 class _Reader:
-    """Reads YAML files, remembering the line of every key so errors can point at it."""
+    """Reads content files and collects every problem, each reported once.
+
+    A problem later checks would only repeat is not added: a file that does not parse
+    still counts as existing (its id, the file stem, is in `broken_ids`), and a field
+    already reported (`flagged`) is not reported again as missing.
+    """
 
     def __init__(self) -> None:
         self.issues: list[ContentIssue] = []
         self.digest = hashlib.sha256()
-        self.lines: dict[Path, dict[tuple[str | int, ...], int]] = {}
-        self.broken_ids: set[str] = set()  # topics whose file has errors: not reported twice
+        self.lines: dict[Path, dict[Loc, int]] = {}
+        self.blocks: dict[Path, dict[Loc, int]] = {}  # where each `|` text starts
+        self.broken_ids: set[str] = set()  # topics whose file does not parse: they exist for the others
+        self.unreadable: set[Path] = set()  # files that do not parse (or do not decode)
+        self.flagged: dict[Path, set[str]] = defaultdict(set)  # top-level fields already reported
 
-    def read(self, path: Path) -> tuple[Any, dict[tuple[str | int, ...], int]]:
+    def read(self, path: Path) -> tuple[Any, dict[Loc, int]]:
         try:
             raw = path.read_bytes()
-            self.digest.update(str(path).encode() + b"\0" + raw)
-            text = raw.decode("utf-8")
-            node = yaml.compose(text, Loader=_LOADER)
-            data = yaml.load(text, Loader=_LOADER)
+        except OSError as exc:
+            self.add(path, None, "", f"no se pudo leer el archivo: {exc.strerror}")
+            self.unreadable.add(path)
+            return None, {}
+        self.digest.update(str(path).encode() + b"\0" + raw)
+        try:
+            located = parse_yaml(raw.decode("utf-8"))
         except UnicodeDecodeError:
             self.add(path, None, "", "el archivo no está en UTF-8")
+            self.unreadable.add(path)
             return None, {}
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark else None
-            problem = exc.problem or str(exc)
-            self.add(path, line, "", f"error de sintaxis YAML: {problem}")
+        except YamlProblem as exc:
+            self.add(path, exc.line, "", exc.message)
+            self.unreadable.add(path)
             return None, {}
-        lines: dict[tuple[str | int, ...], int] = {}
-        if node is not None:
-            _walk(node, (), lines)
-        self.lines[path] = lines
-        return data, lines
+        self.lines[path] = located.lines
+        self.blocks[path] = located.blocks
+        return located.data, located.lines
 
-    def mapping(self, path: Path, wrong_shape: str) -> tuple[dict[Any, Any], dict[tuple[str | int, ...], int]]:
+    def mapping(self, path: Path, wrong_shape: str) -> tuple[dict[Any, Any], dict[Loc, int]]:
         """An optional file holding a YAML mapping; {} when it is absent or not a mapping."""
         if not path.is_file():
             return {}, {}
@@ -345,45 +390,80 @@ class _Reader:
     def add(self, path: Path, line: int | None, field_name: str, message: str) -> None:
         self.issues.append(ContentIssue(path, line, field_name, message))
 
+    def reported(self, path: Path, *loc: str | int) -> bool:
+        """Whether `path` (or its field loc[0]) already has a problem that a later check would repeat."""
+        return path in self.unreadable or (bool(loc) and str(loc[0]) in self.flagged.get(path, ()))
+
     def at(self, path: Path, field_name: str, message: str, *loc: str | int) -> None:
-        """Add an issue at the line of `loc` (or of the field) in a file already read."""
+        """Add a follow-up issue at the line of `loc` (or of the field), unless already reported."""
+        loc = loc or ((field_name,) if field_name else ())
+        if self.reported(path, *loc):
+            return
         lines = self.lines.get(path, {})
-        line = _line_for(loc or (field_name,), lines) if lines else None
+        line = _line_for(loc, lines) if lines else None
         self.add(path, line, field_name, message)
 
-    def validate(self, model: type[_Strict], path: Path, data: Any, lines: dict[tuple[str | int, ...], int]) -> Any:
+    def validate(
+        self,
+        model: type[_Strict],
+        path: Path,
+        data: Any,
+        lines: dict[Loc, int],
+        *,
+        prefix: Loc = (),
+        fallback: dict[str, Any] | None = None,
+    ) -> Any:
+        """The model, or the model without its wrong fields when `fallback` fills what is required.
+
+        Every wrong field is reported; the partial model still takes part in the checks
+        across files (a `related` id, a phone number), so one pass lists every problem.
+        """
+        if path in self.unreadable:
+            return None  # its one problem is listed already
         if data is None:
             data = {}
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            for error in exc.errors():
-                loc = tuple(error["loc"])
-                self.add(path, _line_for(loc, lines), _dotted(loc), _message(error))
+            errors = exc.errors()
+        bad: set[str] = set()
+        for error in errors:
+            loc = tuple(error["loc"])
+            full = (*prefix, *loc)
+            self.add(path, _line_for(full, lines), _dotted(full), _message(error))
+            if loc:
+                bad.add(str(loc[0]))
+                self.flagged[path].add(str(full[0]))
+            if error["type"] == "extra_forbidden" and loc and isinstance(data, dict):
+                # "sorce:" is "source:" misspelt: do not also say that source is missing
+                for near in difflib.get_close_matches(str(loc[0]), list(model.model_fields), n=1, cutoff=0.6):
+                    if near not in data:
+                        self.flagged[path].add(str((*prefix, near)[0]))
+                        bad.add(near)
+        if prefix:
+            self.flagged[path].add(str(prefix[0]))
+        if not isinstance(data, dict):
+            return None
+        kept = {key: value for key, value in data.items() if str(key) not in bad}
+        for name, info in model.model_fields.items():
+            if info.is_required() and name not in kept:
+                if fallback is None or name not in fallback:
+                    return None
+                kept[name] = fallback[name]
+        try:
+            return model.model_validate(kept)
+        except ValidationError:
             return None
 
 
-def _walk(node: yaml.Node, path: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> None:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = (*path, str(key.value))
-            lines[child] = key.start_mark.line + 1
-            _walk(value, child, lines)
-            lines[child] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, (*path, index), lines)
-
-
-def _line_for(loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> int | None:
+def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
     for end in range(len(loc), -1, -1):
         if loc[:end] in lines:
             return lines[loc[:end]]
     return None
 
 
-def _dotted(loc: tuple[str | int, ...]) -> str:
+def _dotted(loc: Loc) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -394,13 +474,37 @@ def _yaml_files(folder: Path) -> Iterator[Path]:
     yield from sorted(p for p in folder.glob("*.yaml") if p.is_file())
 
 
+def read_content_file(path: Path) -> tuple[Any, dict[Loc, int]]:
+    """One content file's data and the line of each key (None, {} when it does not parse).
+
+    For tools that point at a line after the content loaded (`content check`'s warnings).
+    """
+    return _Reader().read(path)
+
+
 def load_content(root: Path, *, serve_drafts: frozenset[str] | set[str] = frozenset()) -> Content:
     """Load and check `root`; raise ContentError listing every problem found."""
+    content, issues = check_content(root, serve_drafts=serve_drafts)
+    if issues:
+        raise ContentError(issues)
+    return content
+
+
+def check_content(
+    root: Path, *, serve_drafts: frozenset[str] | set[str] = frozenset()
+) -> tuple[Content, list[ContentIssue]]:
+    """Every problem of `root`, and the content as far as it could be read.
+
+    With problems the content is partial (a wrong field left out, a broken file or a
+    language missing, maybe Spanish): good for pointing at more things staff can fix,
+    never for serving. `load_content` is the one to serve from.
+    """
     started = time.perf_counter()
     root = Path(root)
     reader = _Reader()
     if not root.is_dir():
-        raise ContentError([ContentIssue(root, None, "", "no existe la carpeta de contenido")])
+        missing = ContentIssue(root, None, "", "no existe la carpeta de contenido")
+        return Content(root, {}, (), "", time.time(), 0.0), [missing]
 
     menu_path = root / "menu.yaml"
     menu: list[str] = []
@@ -408,6 +512,7 @@ def load_content(root: Path, *, serve_drafts: frozenset[str] | set[str] = frozen
         data, lines = reader.read(menu_path)
         if data is not None and (not isinstance(data, list) or not all(isinstance(x, str) for x in data)):
             reader.add(menu_path, 1, "", "debe ser una lista de ids de temas")
+            reader.unreadable.add(menu_path)
         elif data:
             menu = data
             for index, topic_id in enumerate(menu):
@@ -415,6 +520,9 @@ def load_content(root: Path, *, serve_drafts: frozenset[str] | set[str] = frozen
                     reader.add(menu_path, lines.get((index,)), f"[{index}]", f"«{topic_id}» está repetido")
     else:
         reader.add(menu_path, None, "", "falta el archivo con el orden del menú")
+        reader.unreadable.add(menu_path)
+
+    phones, book = _load_phones(root / PHONES_FILE, reader)
 
     packs: dict[str, LanguagePack] = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -427,19 +535,20 @@ def load_content(root: Path, *, serve_drafts: frozenset[str] | set[str] = frozen
         packs[pack.code] = pack
 
     if "es" not in packs:
-        reader.add(root / "es", None, "", "falta la carpeta del español (code: es)")
+        if not reader.reported(root / "es" / "language.yaml", "code"):
+            reader.add(root / "es", None, "", "falta la carpeta del español (code: es)")
     else:
         _check_spanish(packs["es"], menu, menu_path, reader)
         for pack in packs.values():
             _check_against_spanish(pack, packs["es"], reader)
     for pack in packs.values():
         _check_audio(pack, reader)
+        if book is not None:
+            _check_phones(pack, book, reader)
 
-    if reader.issues:
-        raise ContentError(reader.issues)
     ordered = {code: packs[code] for code in _LANGUAGE_ORDER if code in packs}
     ordered.update({code: packs[code] for code in sorted(packs) if code not in ordered})
-    return Content(
+    content = Content(
         root=root,
         languages=ordered,
         menu=tuple(menu),
@@ -447,7 +556,40 @@ def load_content(root: Path, *, serve_drafts: frozenset[str] | set[str] = frozen
         loaded_at=time.time(),
         load_seconds=time.perf_counter() - started,
         serve_drafts=frozenset(serve_drafts),
+        phones=phones,
     )
+    return content, reader.issues
+
+
+def _load_phones(path: Path, reader: _Reader) -> tuple[tuple[PhoneLine, ...], PhoneBook | None]:
+    """content/phones.yaml; no book (no phone checks) when it is missing or does not parse."""
+    if not path.is_file():
+        reader.add(
+            path,
+            None,
+            "",
+            "falta la lista de teléfonos permitidos: una lista de «- number: …» con who, source y verified",
+        )
+        return (), None
+    data, lines = reader.read(path)
+    if path in reader.unreadable:
+        return (), None
+    if not isinstance(data, list):
+        reader.add(path, 1, "", "debe ser una lista de teléfonos: «- number: 110», con who y source debajo")
+        return (), None
+    phones: list[PhoneLine] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(data):
+        line = reader.validate(PhoneLine, path, item, lines, prefix=(index,))
+        if line is None:
+            continue
+        key = "".join(ch for ch in line.number if ch.isdigit())
+        if key in seen:
+            reader.at(path, f"[{index}].number", f"«{line.number}» ya está en la lista (elemento {seen[key] + 1})", index, "number")
+            continue
+        seen[key] = index
+        phones.append(line)
+    return tuple(phones), PhoneBook((p.number for p in phones), where=path)
 
 
 def _load_language(folder: Path, reader: _Reader) -> LanguagePack | None:
@@ -460,7 +602,7 @@ def _load_language(folder: Path, reader: _Reader) -> LanguagePack | None:
     ui_path = folder / "ui.yaml"
     ui = UIFile()
     if ui_path.is_file():
-        ui = reader.validate(UIFile, ui_path, *reader.read(ui_path)) or ui
+        ui = reader.validate(UIFile, ui_path, *reader.read(ui_path), fallback={}) or ui
     elif language and language.code == "es":
         reader.add(ui_path, None, "", "falta el archivo de textos de la interfaz")
 
@@ -472,8 +614,7 @@ def _load_language(folder: Path, reader: _Reader) -> LanguagePack | None:
         if key not in INTENTS:
             reader.add(intents_path, lines.get((key,)), key, f"intención desconocida; las válidas son: {', '.join(INTENTS)}")
             continue
-        sub = {path[1:]: line for path, line in lines.items() if path[:1] == (key,)}
-        intent = reader.validate(Intent, intents_path, value, sub)
+        intent = reader.validate(Intent, intents_path, value, lines, prefix=(key,))
         if intent:
             intents[key] = intent
 
@@ -489,23 +630,28 @@ def _load_language(folder: Path, reader: _Reader) -> LanguagePack | None:
     emergency: Emergency | None = None
     emergency_path = folder / "emergency.yaml"
     if emergency_path.is_file():
-        emergency = reader.validate(Emergency, emergency_path, *reader.read(emergency_path))
+        emergency = reader.validate(Emergency, emergency_path, *reader.read(emergency_path), fallback={})
 
     out_of_scope: OutOfScope | None = None
     out_of_scope_path = folder / "out_of_scope.yaml"
     if out_of_scope_path.is_file():
-        out_of_scope = reader.validate(OutOfScope, out_of_scope_path, *reader.read(out_of_scope_path))
+        out_of_scope = reader.validate(OutOfScope, out_of_scope_path, *reader.read(out_of_scope_path), fallback={})
 
     topics: dict[str, Topic] = {}
     for path in _yaml_files(folder / "topics"):
         data, lines = reader.read(path)
-        if data is None and not lines:
-            if path.stat().st_size == 0:
-                reader.add(path, None, "", "el archivo está vacío")
+        if path in reader.unreadable:
+            reader.broken_ids.add(path.stem)  # it exists: the menu and other topics may name it
             continue
-        topic = reader.validate(Topic, path, data, lines)
+        if data is None:
+            reader.add(path, None, "", "el archivo está vacío")
+            reader.broken_ids.add(path.stem)
+            continue
+        fallback = {"id": path.stem, "title": path.stem} if _ID.fullmatch(path.stem) else None
+        topic = reader.validate(Topic, path, data, lines, fallback=fallback)
         if topic is None:
             reader.broken_ids.add(str(data.get("id", path.stem)) if isinstance(data, dict) else path.stem)
+            reader.broken_ids.add(path.stem)
             continue
         if topic.id != path.stem:
             reader.add(path, lines.get(("id",)), "id", f"el id «{topic.id}» no coincide con el nombre del archivo «{path.stem}»")
@@ -541,18 +687,18 @@ def _check_spanish(es: LanguagePack, menu: list[str], menu_path: Path, reader: _
     for key in UI_KEYS:
         if not getattr(es.ui, key):
             reader.at(ui_path, key, "falta este texto en español (los demás idiomas lo usan de respaldo)")
+    intents_path = es.folder / "intents.yaml"
     for intent_id in INTENTS:
         if intent_id not in es.intents:
-            reader.add(es.folder / "intents.yaml", None, intent_id, "falta esta intención en español")
+            reader.at(intents_path, intent_id, "falta esta intención en español")
     for topic_id in menu:
         if topic_id not in es.topics and topic_id not in reader.broken_ids:
             reader.at(menu_path, "", f"el menú nombra «{topic_id}», que no tiene archivo en content/es/topics/", menu.index(topic_id))
     emergency_path = es.folder / "emergency.yaml"
     if es.emergency is None:
-        if emergency_path.is_file():
-            pass  # its own errors are listed already
-        else:
+        if not emergency_path.is_file():
             reader.add(emergency_path, None, "", "falta la entrada de emergencia en español")
+        # else: its own errors are listed already
     else:
         for name in ("answer", "source"):
             if getattr(es.emergency, name) is None:
@@ -566,7 +712,7 @@ def _check_spanish(es: LanguagePack, menu: list[str], menu_path: Path, reader: _
                 reader.at(path, name, "falta este campo (obligatorio en español)")
         if not topic.keywords:
             reader.at(path, "keywords", "hace falta al menos una palabra clave")
-        if topic.id not in menu:
+        if topic.id not in menu and not reader.reported(menu_path):
             reader.at(path, "id", "este tema no está en content/menu.yaml: nadie lo vería en el menú")
 
 
@@ -599,3 +745,29 @@ def _check_audio(pack: LanguagePack, reader: _Reader) -> None:
         wrong = _audio.problem(pack.folder / topic.audio)
         if wrong:
             reader.at(path, "audio", f"{pack.folder / topic.audio}: {wrong}")
+
+
+def _check_phones(pack: LanguagePack, book: PhoneBook, reader: _Reader) -> None:
+    """Every text people read gives only the numbers of content/phones.yaml."""
+
+    def check(path: Path, text: str | None, *loc: str | int) -> None:
+        if not text:
+            return
+        lines = reader.lines.get(path, {})
+        block = reader.blocks.get(path, {}).get(loc)
+        for issue in book.issues(text, path, _dotted(loc), _line_for(loc, lines), block_start=block):
+            reader.issues.append(issue)
+
+    for topic in pack.topics.values():
+        path = _topic_path(pack, topic.id)
+        for name in ("title", "answer", "warning"):
+            check(path, getattr(topic, name), name)
+    ui_path = pack.folder / "ui.yaml"
+    for key in UI_KEYS:
+        check(ui_path, getattr(pack.ui, key), key)
+    if pack.emergency is not None:
+        path = pack.folder / "emergency.yaml"
+        check(path, pack.emergency.title, "title")
+        check(path, pack.emergency.answer, "answer")
+        for index, situation in enumerate(pack.emergency.situations):
+            check(path, situation.line, "situations", index, "line")

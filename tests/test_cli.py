@@ -50,6 +50,34 @@ def test_chat_hostile_stdin(data_env: dict[str, str]) -> None:
     assert done.stdout.count("No pude leer tu mensaje.") >= 1
 
 
+def test_piped_chat_is_never_rate_limited_and_reads_as_a_conversation(data_env: dict[str, str]) -> None:
+    """Staff pipe whole test conversations: 40 lines at once get 40 replies, each after its line."""
+    questions = ["se me vencio el pasaporte", "como pido asilo en guatemala", "como saco mi pasaporte", "menu"]
+    lines = ["hola", "1"] + [questions[i % len(questions)] for i in range(38)]
+    done = run("chat", "--content", str(FIXTURE_CONTENT), stdin="\n".join(lines) + "\n", env=data_env)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert [line for line in out if line.startswith("> ")] == [f"> {line}" for line in lines]
+    assert "Más despacio." not in done.stdout  # the fixture's slow_down text: the flood guard never speaks
+    # every echo is followed by its reply, up to the last one
+    blocks = done.stdout.split("\n> ")[1:]
+    assert len(blocks) == 39
+    for block, line in zip(blocks, lines[1:], strict=True):
+        assert block.startswith(line + "\n") and len(block.strip().splitlines()) >= 2, block
+    assert blocks[2].startswith("como pido asilo en guatemala\nRespuesta de prueba sobre el asilo.")
+    # asked again within minutes: the short form, with the whole answer one tap away
+    assert blocks[-1].startswith("como pido asilo en guatemala\nTe lo mandé arriba. Lo principal:")
+    assert done.stdout.count("Respuesta de prueba sobre el pasaporte vencido.") == 10
+
+
+def test_piped_chat_echo_is_safe_to_print(data_env: dict[str, str]) -> None:
+    done = run("chat", "--lang", "es", "--content", str(FIXTURE_CONTENT), stdin="hola\x1b[2J\u202e\n" + "x" * 1000 + "\n", env=data_env)
+    assert done.returncode == 0, done.stderr
+    echoes = [line for line in done.stdout.splitlines() if line.startswith("> ")]
+    assert echoes == ["> hola�[2J�", "> " + "x" * 300 + "…"]
+    assert "\x1b" not in done.stdout
+
+
 def test_match_json_lines() -> None:
     done = run("match", "--lang", "quc", stdin="pasaporte\nreceta de pepian\n\n")
     assert done.returncode == 0 and done.stderr == ""
@@ -79,6 +107,34 @@ def test_content_check_reports_every_problem(tmp_path: Path) -> None:
     assert f"{topic}:2 title: demasiado largo: máximo 24 caracteres" in lines
     assert f"{topic}:7 fuente: campo desconocido (¿está bien escrito?)" in lines
     assert "Traceback" not in done.stderr
+
+
+def test_content_check_warnings_alone_exit_0(tmp_path: Path) -> None:
+    # the fixture shares "tramite" between two topics: a warning, and the content still serves
+    done = run("content", "check", "--content", str(FIXTURE_CONTENT))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert out[0] == "Avisos (el bot funciona igual, pero revisalos):"
+    assert "«tramite» es palabra clave de 2 temas" in out[1] and "recibirá dos opciones" in out[1]
+    assert "contenido correcto" in done.stdout
+    assert out[-1] == "1 aviso(s): no impiden que el bot funcione (código de salida 0)"
+
+
+def test_content_check_errors_then_warnings_exit_1(tmp_path: Path) -> None:
+    import shutil
+
+    target = tmp_path / "content"
+    shutil.copytree(FIXTURE_CONTENT, target)
+    topic = target / "es/topics/asilo-como-solicitar.yaml"
+    topic.write_text(topic.read_text().replace("title: Pedir asilo", "title: " + "y" * 30).replace("refugio,", "refugio - refugiado,"))
+    done = run("content", "check", "--content", str(target))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"{topic}:2 title: demasiado largo: máximo 24 caracteres",
+        "pregunta: 1 problema(s) en el contenido y 1 aviso(s); el bot no carga este contenido hasta que los arreglés",
+    ]
+    assert f"{topic}:3 keywords[1]: «refugio - refugiado» parece dos elementos" in done.stdout
+    assert "contenido correcto" not in done.stdout
 
 
 def test_bad_setting_is_one_line_and_exit_2() -> None:

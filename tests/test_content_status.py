@@ -58,7 +58,44 @@ def test_matrix_totals_and_stale_entries(fixture_content: Content) -> None:
 def test_nothing_stale_within_six_months(fixture_content: Content) -> None:
     status = content_status.build(fixture_content, date(2026, 7, 1))  # cutoff 2026-01-01: not older
     assert status.stale == ()
-    assert "Nada que verificar de nuevo" in content_status.table(status)
+    assert "Verificar de nuevo" not in content_status.table(status)
+
+
+def test_nothing_to_verify_when_every_entry_is_verified_and_recent(content_copy: Path) -> None:
+    for path in (content_copy / "kiche/topics").glob("*.yaml"):  # translations with answers of their own
+        path.write_text(path.read_text() + "verified: 2026-06-01\n")
+    emergency = content_copy / "es/emergency.yaml"
+    emergency.write_text(emergency.read_text() + "verified: 2026-06-01\n")
+    status = content_status.build(load_content(content_copy), date(2026, 7, 1))
+    assert status.stale == () and status.unverified == ()
+    assert "Nada que verificar: todo verified desde el 2026-01-01." in content_status.table(status)
+
+
+def test_entries_never_verified_are_listed(fixture_content: Content) -> None:
+    """`written` is not `verified`: an entry that gives facts and was never checked is listed,
+    Spanish topics and the emergency entry always, a translation once it has its own answer."""
+    status = content_status.build(fixture_content, DAY)
+    kiche = FIXTURE_CONTENT / "kiche" / "topics"
+    assert [(u.lang, u.topic, u.path) for u in status.unverified] == [
+        ("quc", "pasaporte-requisitos", kiche / "pasaporte-requisitos.yaml"),
+        ("quc", "asilo-como-solicitar", kiche / "asilo-como-solicitar.yaml"),
+        ("es", "emergencia", FIXTURE_CONTENT / "es" / "emergency.yaml"),
+    ]
+    assert status.emergency is not None and [str(c) for c in status.emergency.cells] == ["reviewed", "missing"]
+    assert status.emergency.unverified == ("es",) and status.emergency.recheck
+    text = content_status.table(status)
+    assert "Nunca verificadas (verified vacío: nadie comprobó todavía sus datos contra la fuente):" in text
+    assert any(line.split()[:3] == ["es", "emergencia", "written"] for line in text.splitlines())
+    assert "Teléfonos sin verificar" in text and "110, 911" in text
+
+
+def test_written_is_shown_and_a_written_date_never_counts_as_verified(content_copy: Path) -> None:
+    path = content_copy / "es/topics/pasaporte-vigencia.yaml"
+    path.write_text(path.read_text().replace("verified: 2026-01-01", "written: 2026-11-01"))
+    status = content_status.build(load_content(content_copy), DAY)
+    assert ("es", "pasaporte-vigencia", date(2026, 11, 1)) in [(u.lang, u.topic, u.written) for u in status.unverified]
+    row = next(r for r in status.rows if r.topic == "pasaporte-vigencia")
+    assert row.written == date(2026, 11, 1) and row.verified is None and row.unverified == ("es",) and row.recheck
 
 
 def test_audio_is_shown(content_copy: Path) -> None:
@@ -106,10 +143,12 @@ def test_cli_csv(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Traducciones al 2026-03-01" in done.stdout  # the table is still shown
     rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+    common = {"es": "reviewed", "written": "", "verified": "2026-01-01"}
     assert rows == [
-        {"topic": "pasaporte-requisitos", "es": "reviewed", "quc": "draft", "verified": "2026-01-01", "recheck": "no"},
-        {"topic": "pasaporte-vigencia", "es": "reviewed", "quc": "missing", "verified": "2026-01-01", "recheck": "no"},
-        {"topic": "asilo-como-solicitar", "es": "reviewed", "quc": "reviewed", "verified": "2026-01-01", "recheck": "no"},
+        {**common, "topic": "pasaporte-requisitos", "quc": "draft", "unverified": "quc", "recheck": "yes"},
+        {**common, "topic": "pasaporte-vigencia", "quc": "missing", "unverified": "", "recheck": "no"},
+        {**common, "topic": "asilo-como-solicitar", "quc": "reviewed", "unverified": "quc", "recheck": "yes"},
+        {**common, "topic": "emergencia", "quc": "missing", "verified": "", "unverified": "es", "recheck": "yes"},
     ]
 
 
@@ -117,8 +156,19 @@ def test_cli_csv_on_stdout() -> None:
     done = run("content", "status", "--content", str(FIXTURE_CONTENT), "--as-of", "2026-11-28", "--csv", "-")
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
-    assert [row["recheck"] for row in rows] == ["yes", "yes", "yes"]
-    assert set(rows[0]) == {"topic", "es", "quc", "verified", "recheck"}
+    assert [row["recheck"] for row in rows] == ["yes", "yes", "yes", "yes"]
+    assert list(rows[0]) == ["topic", "es", "quc", "written", "verified", "unverified", "recheck"]
+
+
+def test_cli_on_broken_content_lists_the_problems_and_exits_1(content_copy: Path) -> None:
+    path = content_copy / "es/topics/asilo-como-solicitar.yaml"
+    path.write_text(path.read_text().replace("title: Pedir asilo", "title Pedir asilo"))
+    done = run("content", "status", "--content", str(content_copy))
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith(f"{path}:2: error de sintaxis YAML: falta «:»")
+    assert lines[1].startswith("pregunta: 1 problema(s) en el contenido: el estado se muestra cuando el contenido carga sin errores")
+    assert done.stdout == "" and "Traceback" not in done.stderr
 
 
 def test_cli_bundled_content_and_bad_day() -> None:

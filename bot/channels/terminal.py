@@ -2,20 +2,32 @@
 
 Reads stdin line by line until EOF, so it can be piped; options are printed by number.
 Each run is a person of its own (a random id), so the report counts test sessions apart.
+Staff paste or pipe whole test conversations, so the chat is never rate-limited
+(`NoFloodGuard`), and when stdin is not a terminal each line read is echoed (`> hola`)
+before its reply, so that the output reads as the conversation it was.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import unicodedata
 from typing import TextIO
 
 from bot.channels.base import as_text
-from bot.conversation import Conversations
+from bot.conversation import Conversations, FloodGuard
 from bot.replies import Incoming
 
-__all__ = ["run_chat"]
+__all__ = ["ECHO_LIMIT", "NoFloodGuard", "run_chat"]
 
+ECHO_LIMIT = 300  # characters of an input line shown in the echo
+
+
+class NoFloodGuard(FloodGuard):
+    """A flood guard that never limits: the terminal has one person, previewing content."""
+
+    def check(self, key: str, now: float) -> str:
+        return "ok"
 
 async def run_chat(
     conversations: Conversations, stdin: TextIO, stdout: TextIO, *, lang: str | None = None, user: str | None = None
@@ -37,11 +49,20 @@ async def run_chat(
         line = await loop.run_in_executor(None, stdin.readline)
         if not line:
             break
-        reply = await conversations.handle("terminal", user, Incoming(text=line.rstrip("\n")))
+        text = line.rstrip("\n")
+        if not interactive:
+            stdout.write(f"> {_echo(text)}\n")
+        reply = await conversations.handle("terminal", user, Incoming(text=text))
         if reply is not None:
             _show(as_text(reply), reply.audio, stdout)
     if interactive:
         stdout.write("\n")
+
+
+def _echo(text: str) -> str:
+    """The line as typed, safe to print: control and direction characters shown as �, long lines cut."""
+    shown = "".join("�" if unicodedata.category(ch) in ("Cc", "Cf") and ch != "\t" else ch for ch in text)
+    return shown if len(shown) <= ECHO_LIMIT else shown[:ECHO_LIMIT] + "…"
 
 
 def _show(reply_text: str, audio: object, stdout: TextIO) -> None:
