@@ -439,7 +439,24 @@ class _Turn:
         page = self._last_page()
         if page is not None:
             return self._menu_page(min(page, self._pages() - 1))
-        return tuple(Option(str(i), payload, "") for i, payload in enumerate(self.state.options, start=1)) + (self._menu_option(),)
+        return tuple(Option(str(i), payload, self._title(payload)) for i, payload in enumerate(self.state.options, start=1)) + (
+            self._menu_option(),
+        )
+
+    def _title(self, payload: str) -> str:
+        """The label of a remembered option, in the person's language."""
+        kind, _, value = payload.partition(":")
+        if kind == "topic" and value in self.content.spanish.topics:
+            return self.content.title(self.lang, value)
+        if kind == "lang" and value in self.content.languages:
+            return self._language_label(value)
+        if kind == "full":
+            return self.ui("full_answer")
+        if kind == "menu":
+            return self.ui("more_topics")
+        if payload == "intent:ayuda-humana":
+            return self.ui("help_option")
+        return self.ui("menu_option")
 
     def _answered_lately(self, topic_id: str) -> bool:
         if self.minute is None:

@@ -204,3 +204,159 @@ def test_no_hint_from_one_ambiguous_word(matcher: Matcher) -> None:
     talk = Talk(matcher)
     reply = talk.say("mam")
     assert reply.options[0].payload == "lang:es" and "Lo puse primero" not in reply.text
+
+
+# -- as people really use it (issues 10 and 11), on the bundled content ------------------------
+
+
+def titles(reply: Reply) -> list[str]:
+    return [o.title for o in reply.options]
+
+
+def test_a_language_name_chooses_it_and_the_greeting_never_comes_back(matcher: Matcher) -> None:
+    talk = Talk(matcher)
+    reply = talk.say("Qyol Mam")
+    assert talk.state.lang == "mam" and talk.state.step is Step.READY and reply.kind is Kind.LANGUAGE
+    for text in ("pasaporte", "ma'n ntiil", "chjonte"):
+        reply = talk.say(text)
+        assert "No soy una persona" not in reply.text and talk.state.lang == "mam", text
+    assert talk.say("pasaporte").topic == "pasaporte-requisitos"
+
+
+@pytest.mark.parametrize("text, lang", [("uno", "es"), ("el 2", "quc"), ("opcion 3", "kek"), ("la 4", "mam"), ("#1", "es")])
+def test_numbers_in_words_choose_the_language(matcher: Matcher, text: str, lang: str) -> None:
+    talk = Talk(matcher)
+    talk.say("hola")
+    talk.say(text)
+    assert talk.state.lang == lang and talk.state.step is Step.READY
+
+
+def test_a_second_message_that_is_no_choice_is_answered_with_a_word_on_how_to_change(matcher: Matcher) -> None:
+    talk = Talk(matcher)
+    talk.say("hola")
+    reply = talk.say("como saco el pasaporte")
+    assert reply.topic == "pasaporte-requisitos" and talk.state.step is Step.READY and talk.state.lang == "es"
+    assert "escribí «idioma»" in reply.text and "No soy una persona" not in reply.text
+    assert reply.chose_lang == "es"  # the usage log counts the language
+
+
+def test_a_mayan_question_at_first_contact_is_answered_after_the_choice(matcher: Matcher) -> None:
+    talk = Talk(matcher)
+    reply = talk.say("la utz awach, kinwaj nupasaporte")
+    assert talk.state.pending == "pasaporte-requisitos" and reply.options[0].payload == "lang:quc"
+    reply = talk.say("1")
+    assert talk.state.lang == "quc" and reply.topic == "pasaporte-requisitos" and reply.chose_lang == "quc"
+
+
+def test_change_language_asks_once(matcher: Matcher) -> None:
+    talk = Talk(matcher, State(Step.READY, "es"))
+    reply = talk.say("cambiar idioma")
+    assert reply.text.count("¿En qué idioma querés conversar?") == 1
+
+
+def test_a_number_means_only_an_option_of_the_last_list(matcher: Matcher) -> None:
+    talk = Talk(matcher, State(Step.READY, "es"))
+    reply = talk.say("se me vencio el pasaporte")
+    assert [o.key for o in reply.options] == ["1", "2", "3", "0"]
+    reply = talk.say("7")
+    assert reply.kind is Kind.NUMBER and reply.topic is None
+    assert "del 1 al 3" in reply.text and titles(reply)[:3] == titles(talk.say("se me vencio el pasaporte"))[:3]
+    assert talk.say("2").topic is not None  # the list shown again still works
+
+
+def test_menu_pages_end_and_carry_the_way_back(matcher: Matcher) -> None:
+    talk = Talk(matcher, State(Step.READY, "es"))
+    pages = [talk.say("menu")]
+    while any(o.payload.startswith("menu:") and o.key != "0" for o in pages[-1].options):
+        more = next(o for o in pages[-1].options if o.payload.startswith("menu:") and o.key != "0")
+        pages.append(talk.say(more.key))
+    assert len(pages) == -(-len(matcher.content.menu) // 8)  # every page once, no wrap to the first
+    for page in pages[1:]:
+        assert page.options[-1].key == "0" and page.options[-1].payload == "menu:0"
+    shown = [o.payload for page in pages for o in page.options if o.payload.startswith("topic:")]
+    assert shown == [f"topic:{t}" for t in matcher.content.menu]
+
+
+@pytest.mark.parametrize("text", ["ok", "👍", "si", "no", "🙂🙂🙂", "dale"])
+def test_small_words_get_a_short_nudge(matcher: Matcher, text: str) -> None:
+    talk = Talk(matcher, State(Step.READY, "es"))
+    before = talk.say("se me vencio el pasaporte")
+    reply = talk.say(text)
+    assert reply.text.startswith("¿Algo más?") and len(reply.text) < 80
+    assert titles(reply) == titles(before)  # the options shown before are still there
+
+
+def test_dos_is_a_number(matcher: Matcher) -> None:
+    talk = Talk(matcher, State(Step.READY, "es"))
+    talk.say("menu")
+    assert talk.say("dos").topic == matcher.content.menu[1]
+
+
+def test_a_repeat_within_minutes_gets_the_short_form(matcher: Matcher) -> None:
+    talk = Talk(matcher, State(Step.READY, "es"))
+    first = talk.say("se me vencio el pasaporte", at=1_000_000.0)
+    again = talk.say("pasaporte vencido", at=1_000_120.0)
+    assert again.topic == first.topic and again.text.startswith("Te lo mandé arriba. Lo principal:")
+    assert len(again.text) < len(first.text) / 2 and any(o.payload == f"full:{first.topic}" for o in again.options)
+    whole = talk.say(next(o.key for o in again.options if o.payload.startswith("full:")), at=1_000_130.0)
+    assert whole.text == first.text
+    later = talk.say("pasaporte vencido", at=1_000_000.0 + 3600)
+    assert later.text == first.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["in kinwaj pasaporte", "jas ri kraj che ri pasaporte", "¿La utz awach? kinwaj pasaporte"],
+)
+def test_kiche_code_switching_reaches_the_passport(matcher: Matcher, text: str) -> None:
+    talk = Talk(matcher, State(Step.READY, "quc"))
+    reply = talk.say(text)
+    assert reply.topic == "pasaporte-requisitos" or "topic:pasaporte-requisitos" in [o.payload for o in reply.options][:1]
+
+
+def test_a_greeting_with_a_question_is_not_a_greeting(matcher: Matcher) -> None:
+    talk = Talk(matcher, State(Step.READY, "quc"))
+    reply = talk.say("¿La utz awach? kinwaj kinbe pa estados unidos")
+    assert reply.topic != "saludo" and reply.kind in (Kind.CHOICES, Kind.NOT_SURE, Kind.TOPIC)
+
+
+@pytest.mark.parametrize("lang", ["es", "quc", "kek", "mam"])
+def test_danger_comes_first_in_every_language(matcher: Matcher, lang: str) -> None:
+    talk = Talk(matcher, State(Step.READY, lang))
+    reply = talk.say("auxilio me estan pegando")
+    assert reply.kind is Kind.EMERGENCY and reply.text.startswith("⚠️")
+    assert "110" in reply.text and "911" in reply.text and "125" in reply.text
+
+
+def test_danger_at_first_contact_does_not_wait_for_the_language(matcher: Matcher) -> None:
+    talk = Talk(matcher)
+    reply = talk.say("me quieren matar")
+    assert reply.kind is Kind.EMERGENCY and "911" in reply.text and "idioma" in reply.text
+    assert talk.state.step is Step.READY
+
+
+def test_danger_with_a_topic_offers_the_topic_and_the_line_that_fits(matcher: Matcher) -> None:
+    talk = Talk(matcher, State(Step.READY, "es"))
+    reply = talk.say("el coyote nos dejo en el monte y mi hijo no puede caminar")
+    assert reply.kind is Kind.EMERGENCY and reply.options[0].payload == "topic:trafico-de-migrantes"
+    assert "1546" in reply.text  # a child: the Alba-Keneth line
+    assert talk.say("1").topic == "trafico-de-migrantes"
+
+
+def test_choices_say_so_and_put_the_warning_first(matcher: Matcher) -> None:
+    talk = Talk(matcher, State(Step.READY, "es"))
+    reply = talk.say("chamba")
+    assert reply.kind is Kind.CHOICES
+    assert "No estoy seguro" not in reply.text
+    warning = next(
+        matcher.content.spanish.topics[o.payload[6:]].warning for o in reply.options if o.payload.startswith("topic:") and matcher.content.spanish.topics[o.payload[6:]].warning
+    )
+    assert reply.text.startswith(warning)  # "No pagués nada por adelantado…" before the choices
+
+
+def test_follow_ups_are_read_with_the_last_answer(matcher: Matcher) -> None:
+    talk = Talk(matcher, State(Step.READY, "es"))
+    talk.say("como saco el pasaporte")
+    assert talk.say("q papeles nesesito").topic == "pasaporte-requisitos"
+    talk.say("como saco el pasaporte")
+    assert talk.say("y para niños?").topic == "pasaporte-menores"
