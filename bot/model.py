@@ -84,7 +84,7 @@ class TextModel:
             rows.extend([row] * len(ids))
             columns.extend(ids)
             values.extend(weights)
-        matrix = sparse.csr_matrix((values, (rows, columns)), shape=(total, len(vocabulary)))
+        matrix = sparse.csr_matrix((values, (rows, columns)), shape=(total, len(vocabulary)), dtype=np.float32)
         targets = np.array([index[label] for _, label in samples])
         weights, bias = _fit(matrix, targets, len(labels), l2)
         return cls(labels, vocabulary, idf, weights.astype(np.float32), bias.astype(np.float32))
@@ -117,7 +117,7 @@ def _fit(matrix: sparse.csr_matrix, targets: np.ndarray, classes: int, l2: float
     """Multinomial logistic regression with an L2 penalty on the weights, by L-BFGS."""
     samples, width = matrix.shape
     transposed = matrix.T.tocsr()
-    onehot = np.zeros((samples, classes))
+    onehot = np.zeros((samples, classes), dtype=np.float32)
     onehot[np.arange(samples), targets] = 1.0
     size = width * classes
 
@@ -133,7 +133,7 @@ def _fit(matrix: sparse.csr_matrix, targets: np.ndarray, classes: int, l2: float
         gradient = np.concatenate([(transposed @ error + l2 * weights).ravel(), error.sum(axis=0)])
         return float(loss), gradient
 
-    flat = _lbfgs(loss_and_gradient, np.zeros(size + classes))
+    flat = _lbfgs(loss_and_gradient, np.zeros(size + classes, dtype=np.float32))
     return flat[:size].reshape(width, classes), flat[size:]
 
 
