@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.server import Runtime, create_app
+from bot.server import Runtime
 from bot.settings import Settings
 from tests.conftest import ROOT
-from tests.fakes.serving import free_port, running
+from tests.fakes.serving import free_port, serving
 
 
 def _settings(content: Path, tmp_path: Path) -> Settings:
@@ -41,19 +41,21 @@ async def _until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-u
         await asyncio.sleep(0.05)
 
 
-async def test_healthz_and_metrics(content_copy: Path, tmp_path: Path) -> None:
+async def test_healthz_and_metrics_on_the_admin_port_only(content_copy: Path, tmp_path: Path) -> None:
     runtime = Runtime.build(_settings(content_copy, tmp_path))
-    async with running(create_app(runtime)) as base, httpx.AsyncClient(trust_env=False) as client:
-        health = (await client.get(base + "/healthz")).json()
-        assert health["status"] == "ok" and len(health["content_version"]) == 12
-        metrics = (await client.get(base + "/metrics")).text
+    async with serving(runtime) as (public, admin), httpx.AsyncClient(trust_env=False) as client:
+        health = (await client.get(admin + "/healthz")).json()
+        assert len(health["content_version"]) == 12 and health["database"] == "ok"
+        metrics = (await client.get(admin + "/metrics")).text
         assert "pregunta_messages_in_total" in metrics and "pregunta_reply_latency_seconds" in metrics
+        for path in ("/healthz", "/metrics"):  # the webhook port faces the internet
+            assert (await client.get(public + path)).status_code == 404
 
 
 async def test_edit_reloads_and_broken_edit_keeps_last_good(content_copy: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     runtime = Runtime.build(_settings(content_copy, tmp_path))
     topic = content_copy / "es/topics/asilo-como-solicitar.yaml"
-    async with running(create_app(runtime)) as base, httpx.AsyncClient(trust_env=False) as client:
+    async with serving(runtime) as (_, base), httpx.AsyncClient(trust_env=False) as client:
         first = await _version(client, base)
         topic.write_text(topic.read_text().replace("Respuesta de prueba sobre el asilo.", "Asilo: respuesta nueva."))
 
@@ -78,7 +80,8 @@ def test_sighup_reloads_a_running_server(content_copy: Path, tmp_path: Path) -> 
         **os.environ,
         "PREGUNTA_CONTENT": str(content_copy),
         "PREGUNTA_DB": str(tmp_path / "data" / "pregunta.sqlite3"),
-        "PREGUNTA_PORT": str(port),
+        "PREGUNTA_PORT": str(free_port()),
+        "PREGUNTA_ADMIN_PORT": str(port),
     }
     env.pop("TELEGRAM_BOT_TOKEN", None)
     env.pop("WHATSAPP_TOKEN", None)
