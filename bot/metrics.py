@@ -43,7 +43,7 @@ class SendWatch:
     the channels need no hook: each `observe()` (every /healthz and /metrics request)
     keeps a sample at most every `every` seconds, and `failing()` compares the newest
     counts with the oldest sample still in the window (or the newest one before it). A
-    channel is failing when it gave up `at_least` replies or more and no fewer than it
+    channel is failing when it gave up `at_least` replies or more, and more than it
     sent messages: Telegram or Meta down, a revoked token, no network.
     """
 
@@ -84,7 +84,7 @@ class SendWatch:
         for channel, (sent, failed) in now.items():
             sent_before, failed_before = before.get(channel, (0.0, 0.0))
             gave_up, went = int(failed - failed_before), int(sent - sent_before)
-            if gave_up >= self.at_least and gave_up >= went:
+            if gave_up >= self.at_least and gave_up > went:
                 found[channel] = (gave_up, went, seconds)
         return found
 
