@@ -13,7 +13,14 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +30,7 @@ import pytest
 from bot.server import Runtime
 from bot.settings import Settings
 from tests.conftest import FIXTURE_CONTENT
-from tests.fakes.serving import serving
+from tests.fakes.serving import free_port, serving
 
 PATIENCE = 30.0  # seconds a read may wait before the test gives up (never reached when it passes)
 SECRET = "app-secret-for-tests"
@@ -226,3 +233,137 @@ async def test_metrics_and_health_are_not_on_the_webhook_port(tmp_path: Path) ->
         assert [(await client.get(public + p)).status_code for p in ("/healthz", "/metrics")] == [404, 404]
         assert [(await client.get(admin + p)).status_code for p in ("/healthz", "/metrics")] == [200, 200]
         assert (await client.post(admin + "/webhooks/whatsapp", content=b"{}")).status_code == 404  # nor webhooks on the admin one
+
+
+# -- `pregunta serve` as a process: descriptors, memory, log ------------------------------------
+
+
+@dataclass
+class Served:
+    public: str
+    admin: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS")
+
+    def lines(self) -> list[str]:
+        return self.log.read_text(errors="replace").splitlines()
+
+
+@contextlib.asynccontextmanager
+async def pregunta_serve(tmp_path: Path, *, open_files: int | None = None, **extra: str) -> AsyncIterator[Served]:
+    """`pregunta serve` with a WhatsApp channel (nothing is sent), its log in a file."""
+    port, admin_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHATSAPP_", "TELEGRAM_", "PREGUNTA_"))}
+    env.update(
+        WHATSAPP_TOKEN="test-token",
+        WHATSAPP_PHONE_NUMBER_ID=PHONE_ID,
+        WHATSAPP_APP_SECRET=SECRET,
+        WHATSAPP_API_BASE_URL="http://127.0.0.1:9/v22.0",
+        PREGUNTA_PORT=str(port),
+        PREGUNTA_ADMIN_PORT=str(admin_port),
+        PREGUNTA_DB=str(tmp_path / "data" / "pregunta.sqlite3"),
+        PREGUNTA_CONTENT=str(FIXTURE_CONTENT),
+        PREGUNTA_PSEUDONYM_KEY="k" * 32,
+        **extra,
+    )
+
+    def limit() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
+    log = tmp_path / "serve.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env,
+            stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=limit,
+        )  # fmt: skip
+    served = Served(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}", process, log)
+    try:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "pregunta serve did not start:\n" + log.read_text()
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(served.admin + "/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.05)
+        yield served
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(process.wait, 20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def test_idle_connections_at_the_descriptor_limit_do_not_take_the_service_down(tmp_path: Path) -> None:
+    """Issue 15: 1,100 idle connections at a 1,024-descriptor limit. Here 320 descriptors
+    and 400 connections: past the cap they are refused at once, the admin port answers
+    throughout, and once the idle ones are dropped the webhooks are served again."""
+    async with pregunta_serve(tmp_path, open_files=320, PREGUNTA_CLIENT_TIMEOUT="2") as served:
+        connections = [await connect(served.public) for _ in range(400)]
+        async with httpx.AsyncClient(trust_env=False) as client:
+            health = await client.get(served.admin + "/healthz")
+            answers = await asyncio.gather(*(asyncio.wait_for(r.read(), PATIENCE) for r, _ in connections))
+            for _, writer in connections:
+                writer.close()
+            while True:  # served again once the idle clients are gone
+                with contextlib.suppress(httpx.TransportError):
+                    response = await client.get(served.public + "/webhooks/whatsapp")
+                    if response.status_code != 503:
+                        break
+                await asyncio.sleep(0.05)
+        assert served.process.poll() is None
+    assert health.status_code == 200
+    assert response.status_code == 403  # a verification without the token: answered
+    assert {status(a) for a in answers} <= {408, 503} and any(status(a) == 503 for a in answers)
+    assert sum("connection refused" in line for line in served.lines()) <= 5  # hundreds refused, a line or two
+
+
+async def test_memory_comes_back_after_clients_sending_a_megabyte_each_go(tmp_path: Path) -> None:
+    """Issue 15: 300 connections each sending a megabyte left ~300 MB behind. A shared
+    budget bounds what is read at once, and what was read is returned when they go."""
+    size = 1024 * 1024
+    async with pregunta_serve(tmp_path, PREGUNTA_CLIENT_TIMEOUT="60") as served:
+        async with httpx.AsyncClient(trust_env=False) as client:  # warm up: every module of the path loaded
+            await client.post(served.public + "/webhooks/whatsapp", content=b"{}", headers={"content-type": "application/json", "x-hub-signature-256": _sign(b"{}")})
+        before = served.rss_mb()
+
+        async def megabyte() -> asyncio.StreamWriter:
+            reader, writer = await connect(served.public)
+            writer.write(head(content_type="application/json", content_length=str(size), x_hub_signature_256=WELL_FORMED))
+            with contextlib.suppress(ConnectionError):
+                for _ in range(size // 65536 - 1):  # all but the last 64 KB: the request never completes
+                    writer.write(b" " * 65536)
+                    await writer.drain()
+            return writer
+
+        writers = await asyncio.gather(*(megabyte() for _ in range(300)))
+        during = served.rss_mb()
+        for writer in writers:
+            writer.close()
+        deadline = time.monotonic() + 30
+        while served.rss_mb() > before + 40 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        after = served.rss_mb()
+    assert during < before + 100, (before, during)
+    assert after < before + 40, (before, during, after)
+
+
+async def test_a_flood_of_refused_requests_writes_a_few_lines_not_one_each(tmp_path: Path) -> None:
+    async with pregunta_serve(tmp_path) as served, httpx.AsyncClient(trust_env=False, limits=httpx.Limits(max_connections=20)) as client:
+        headers = {"content-type": "application/json", "x-hub-signature-256": "sha256=forged"}
+        answers = await asyncio.gather(*(client.post(served.public + "/webhooks/whatsapp", content=b"{}", headers=headers) for _ in range(1000)))
+        assert {a.status_code for a in answers} == {403}
+    lines = [line for line in served.lines() if "signature" in line]
+    assert 1 <= len(lines) <= 5, lines
+    assert any("not logged" in line for line in lines)  # and how many were left out
