@@ -17,7 +17,9 @@ also buffers a header of any size. So, per connection:
 `guarded_protocol(limits)` returns the protocol class for `uvicorn.Config(http=...)`;
 limits are per local port, so the admin port keeps its own small cap whatever the
 webhook port suffers. Refusals are logged at WARNING (`bot.log_rate` keeps that to a
-line per interval). Knows nothing of the app.
+line per interval). Where httptools is not installed (Windows, where nobody serves the
+bot but staff may run `pregunta chat`) it returns None and uvicorn's h11 runs unguarded.
+Knows nothing of the app.
 """
 
 from __future__ import annotations
@@ -27,8 +29,6 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
-
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = ["Limits", "guarded_protocol"]
 
@@ -52,8 +52,13 @@ class Limits:
     max_header_bytes: int = 16 * 1024
 
 
-def guarded_protocol(limits: dict[int, Limits], default: Limits | None = None) -> type[HttpToolsProtocol]:
-    """A protocol class enforcing `limits[local port]` (else `default`); counts are its own."""
+def guarded_protocol(limits: dict[int, Limits], default: Limits | None = None) -> type[asyncio.Protocol] | None:
+    """A protocol class enforcing `limits[local port]` (else `default`); counts are its own.
+    None without httptools."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return None
     fallback = default or Limits()
     open_by_port: Counter[int] = Counter()
 

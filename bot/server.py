@@ -332,9 +332,12 @@ def uvicorn_config(app: ASGIApp, settings: Settings, *, public_port: int, admin_
         public_port: Limits(max_connections, timeout, timeout + 1.0),  # + 1: the app's own body timeout answers 408 first
         admin_port: Limits(ADMIN_CONNECTIONS, timeout, timeout + 1.0),
     }
+    protocol = guarded_protocol(limits)
+    if protocol is None:
+        log.warning("httptools is not installed: connections are served without the header and body timeouts")
     return uvicorn.Config(
         app,
-        http=guarded_protocol(limits),
+        http=protocol or "h11",
         limit_concurrency=max_connections + ADMIN_CONNECTIONS + 1,  # requests in flight: a backstop to the caps
         timeout_keep_alive=max(1, round(settings.pregunta_keep_alive)),
         h11_max_incomplete_event_size=16 * 1024,

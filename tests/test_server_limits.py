@@ -367,3 +367,14 @@ async def test_a_flood_of_refused_requests_writes_a_few_lines_not_one_each(tmp_p
     lines = [line for line in served.lines() if "signature" in line]
     assert 1 <= len(lines) <= 5, lines
     assert any("not logged" in line for line in lines)  # and how many were left out
+
+
+def test_without_httptools_uvicorn_runs_h11(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no httptools: the server still starts (and `pregunta chat` still imports)."""
+    from bot.http_guard import guarded_protocol
+    from bot.server import uvicorn_config
+
+    monkeypatch.setitem(sys.modules, "uvicorn.protocols.http.httptools_impl", None)  # an import of it now fails
+    assert guarded_protocol({}) is None
+    config = uvicorn_config(lambda *a: None, whatsapp_settings(tmp_path), public_port=1, admin_port=2, max_connections=5)  # type: ignore[arg-type]
+    assert config.http == "h11" and config.h11_max_incomplete_event_size == 16 * 1024
