@@ -253,7 +253,8 @@ def health_reasons(runtime: Runtime) -> list[str]:
         reasons.append("whatsapp: WHATSAPP_APP_SECRET is not set, every webhook is refused")
     if runtime.sends is not None:
         for channel, (gave_up, sent, seconds) in sorted(runtime.sends.failing().items()):
-            reasons.append(f"{channel}: {gave_up} replies given up and {sent} messages sent in the last {seconds / 60:.0f} min")
+            minutes = max(1, round(seconds / 60))
+            reasons.append(f"{channel}: {gave_up} replies given up and {sent} messages sent in the last {minutes} min")
     if runtime.reload_failing:
         version = runtime.conversations.matcher.content.version
         reasons.append(f"content: the last reload failed, still serving version {version} (see the log)")

@@ -183,7 +183,7 @@ async def test_healthz_while_every_send_fails_and_after(content_copy: Path, tmp_
         await graph.wait_for(lambda g: len(g.sent) >= 4)
         _, back = await _health(admin)
     assert code == 200 and down["status"] == "degraded"
-    assert down["reasons"] == ["whatsapp: 3 replies given up and 0 messages sent in the last 0 min"]
+    assert down["reasons"] == ["whatsapp: 3 replies given up and 0 messages sent in the last 1 min"]
     assert back["status"] == "ok" and back["reasons"] == []
 
 
