@@ -328,6 +328,7 @@ class Server:
     db: Path | None
     log: list[str] = field(default_factory=list)
     drainer: asyncio.Task[None] | None = None
+    admin_url: str = ""  # /healthz and /metrics (the project's admin port; the reference serves them on its only port)
 
     def status(self, key: str) -> int:
         """A /proc/<pid>/status size (VmRSS, VmHWM) in kB."""
@@ -351,12 +352,13 @@ async def serving(
     name: str, command: list[str], env_extra: dict[str, str], folder: Path, pythonpath: Path, pin: bool
 ) -> AsyncIterator[Server]:
     """A server process on a free loopback port; stopped with SIGTERM."""
-    port = free_port()
+    port, admin_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREGUNTA_", "WHATSAPP_", "TELEGRAM_"))}
     env.update(
         PYTHONPATH=os.pathsep.join(str(p) for p in (pythonpath, os.environ.get("PYTHONPATH")) if p),
         PREGUNTA_HOST="127.0.0.1",
         PREGUNTA_PORT=str(port),
+        PREGUNTA_ADMIN_PORT=str(admin_port),
         PREGUNTA_DB=str(folder / "pregunta.sqlite3"),
         PREGUNTA_PSEUDONYM_KEY="bench-pseudonym-key-" + "k" * 16,
         PREGUNTA_LOG_LEVEL="INFO",
@@ -367,6 +369,7 @@ async def serving(
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     server = Server(name, process, f"http://127.0.0.1:{port}", folder / "pregunta.sqlite3" if name == "project" else None)
+    server.admin_url = f"http://127.0.0.1:{admin_port}" if name == "project" else server.url
 
     async def drain() -> None:
         assert process.stderr is not None
@@ -383,7 +386,7 @@ async def serving(
                 if time.monotonic() > deadline:
                     raise SystemExit(f"{name} did not become healthy in 30 s:\n" + "".join(server.log))
                 with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(f"{server.url}/healthz") as response:
+                    async with http.get(f"{server.admin_url}/healthz") as response:
                         if response.status == 200:
                             break
                 await asyncio.sleep(0.05)
@@ -621,7 +624,7 @@ async def bench(channel: Channel, options: Options) -> tuple[bool, list[Run]]:
                             show(run)
                             runs.append(run)
                             ok = ok and run.missing == 0 and run.refused == 0
-                async with http.get(f"{project.url}/healthz") as response:
+                async with http.get(f"{project.admin_url}/healthz") as response:
                     health = await response.json()
                 hwm, rss = project.status("VmHWM"), project.status("VmRSS")
         for server in targets:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -29,7 +30,7 @@ from bot.report.data import Labels
 from bot.report.write import write_report
 from bot.rollup import PurgeResult, purge
 from bot.server import run
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, check_database_path, load_settings
 from bot.usage import UsageLog
 
 __all__ = ["main"]
@@ -61,6 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `pregunta chat | head`: the reader left, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (OSError, sqlite3.Error) as exc:  # a disk or database refusal the checks did not foresee
+        print(f"pregunta: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -158,6 +167,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
     content = _content(args, settings)
     if args.lang and args.lang not in content.languages:
         raise PreguntaError(f"unknown language {args.lang!r}; known: {', '.join(content.languages)}")
+    check_database_path(settings.pregunta_db)
     key = pseudonym_key(settings)
     usage = UsageLog(settings.pregunta_db)
     conversations = Conversations(Matcher(content), MemoryStates(), pseudonym_key=key, usage=usage, flood=NoFloodGuard())
@@ -287,6 +297,7 @@ def _content_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
+    check_database_path(settings.pregunta_db, write=False)
     labels = _labels(args, settings)
     progress = _Progress()
     data = asyncio.run(
@@ -324,9 +335,11 @@ def _labels(args: argparse.Namespace, settings: Settings) -> Labels:
 
 def _purge(args: argparse.Namespace, settings: Settings) -> int:
     path = settings.pregunta_db
+    check_database_path(path, write=False)
     if not path.exists():
         print(f"nada que purgar: {path} no existe")
         return 0
+    check_database_path(path)
     days = args.days or settings.pregunta_retention_days
     result = asyncio.run(_purge_file(path, days))
     print(
@@ -383,9 +396,15 @@ def _positive(value: str) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    problem = settings.channel_problem()
+    if problem:
+        raise SettingsError(problem)
+    check_database_path(settings.pregunta_db)
     _logging(settings)
     if not (settings.telegram_enabled or settings.whatsapp_enabled):
-        logging.getLogger("bot").warning("no channel configured: set TELEGRAM_BOT_TOKEN or WHATSAPP_TOKEN")
+        logging.getLogger("bot").warning(
+            "no channel configured: set TELEGRAM_BOT_TOKEN, or WHATSAPP_TOKEN and WHATSAPP_PHONE_NUMBER_ID"
+        )
     try:
         run(settings)  # on uvloop where installed
     except KeyboardInterrupt:

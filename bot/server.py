@@ -1,10 +1,19 @@
 """The running service: content, conversations and channels behind one ASGI app.
 
 `Runtime` holds what lives as long as the process, the one outbound HTTP session the
-channels share included; `create_app(runtime)` returns the Starlette app whose routes are
-/healthz, /metrics and whatever the channels mount (/webhooks/telegram, /webhooks/whatsapp).
-`serve(settings)` runs it under uvicorn; `run(settings)` runs `serve` on uvloop where it is
-installed (uvicorn's own loop setting never applies: we hand it a running loop).
+channels share included. Two apps share it: `create_app(runtime)`, the webhooks the
+channels mount (/webhooks/telegram, /webhooks/whatsapp), for the internet behind a reverse
+proxy; and `create_admin_app(runtime)`, /healthz and /metrics, for the operator's tools
+only. `serve(settings)` runs both under one uvicorn server on two ports (PREGUNTA_PORT,
+and PREGUNTA_ADMIN_PORT on loopback by default), each connection limited in number,
+time and header size (`bot.http_guard`); `run(settings)` runs `serve` on uvloop where it
+is installed (uvicorn's own loop setting never applies: we hand it a running loop).
+
+/healthz says "ok", or "degraded" with `reasons` (`health_reasons`): no channel, a
+WhatsApp channel without its app secret, a channel whose sends keep failing, a content
+reload that failed. It answers 200 while the instance can still take messages, and 503
+only when it cannot (the database is not writable), so a load balancer drops an instance
+only when another would do better; docs/operations.md says more.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.channels.base import Channel, RememberedDedup
 from bot.channels.http import SharedSession
@@ -34,13 +44,28 @@ from bot.content import load_content
 from bot.conversation import Conversations, FloodGuard, MemoryStates
 from bot.db import SqliteStates, open_db, remember_message
 from bot.errors import ContentError, SettingsError
+from bot.http_guard import Limits, guarded_protocol
+from bot.log_rate import RateLimit
 from bot.matcher import Matcher
-from bot.metrics import Metrics
+from bot.metrics import Metrics, SendWatch
 from bot.privacy import pseudonym_key
+from bot.resources import connection_cap, open_files, return_memory_to_the_system
 from bot.settings import Settings
 from bot.usage import UsageLog
 
-__all__ = ["Runtime", "create_app", "run", "serve"]
+__all__ = [
+    "Runtime",
+    "bind",
+    "create_admin_app",
+    "create_app",
+    "create_service",
+    "health_reasons",
+    "run",
+    "serve",
+    "uvicorn_config",
+]
+
+ADMIN_CONNECTIONS = 32  # /healthz and /metrics: a monitor or two, never the public
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +81,8 @@ class Runtime:
     http: SharedSession = field(default_factory=SharedSession)  # outbound calls of every channel
     started: bool = False
     reload_failures: int = 0
+    reload_failing: bool = False  # the last reload was refused: older content is serving
+    sends: SendWatch | None = None
     db: aiosqlite.Connection | None = None  # user states and webhook message ids
     usage: UsageLog | None = None
     _watcher: asyncio.Task[None] | None = None
@@ -73,7 +100,7 @@ class Runtime:
             flood=FloodGuard(settings.pregunta_flood_messages, settings.pregunta_flood_seconds),
             metrics=metrics,
         )
-        runtime = cls(settings, conversations, metrics)
+        runtime = cls(settings, conversations, metrics, sends=SendWatch(metrics))
         runtime.channels = _channels(settings, conversations, metrics, runtime.http, runtime._remember)
         return runtime
 
@@ -92,6 +119,8 @@ class Runtime:
         for channel in self.channels:
             await channel.start()
             log.info("channel %s started", channel.name)
+        if self.sends is not None:
+            self.sends.observe()  # the baseline: nothing sent, nothing given up
         self._stop_watching.clear()
         self._watcher = asyncio.create_task(self._watch_content())
 
@@ -142,10 +171,12 @@ class Runtime:
                 matcher = await asyncio.to_thread(Matcher, content)
             except ContentError as exc:
                 self.reload_failures += 1
+                self.reload_failing = True
                 for issue in exc.issues:
                     log.error("content not reloaded: %s", issue)
                 log.error("still serving content version %s", self.conversations.matcher.content.version)
                 return False
+            self.reload_failing = False
             if content.version == self.conversations.matcher.content.version:
                 return True
             self.conversations.matcher = matcher
@@ -163,16 +194,23 @@ class Runtime:
             log.exception("content watcher stopped; SIGHUP still reloads")
 
     def routes(self) -> list[BaseRoute]:
-        routes: list[BaseRoute] = [Route("/healthz", self._healthz), Route("/metrics", self._metrics)]
+        """The webhooks: what the internet may reach."""
+        routes: list[BaseRoute] = []
         for channel in self.channels:
             routes.extend(channel.routes())
         return routes
 
+    def admin_routes(self) -> list[BaseRoute]:
+        """/healthz and /metrics: for the operator's monitoring, on the admin port."""
+        return [Route("/healthz", self._healthz), Route("/metrics", self._metrics)]
+
     async def _healthz(self, request: Request) -> Response:
         content = self.conversations.matcher.content
         database = await self._database_writable()
+        reasons = health_reasons(self)
         body = {
-            "status": "ok" if database == "ok" else "degraded",
+            "status": "ok" if database == "ok" and not reasons else "degraded",
+            "reasons": reasons,
             "database": database,
             "usage_log": dataclasses.asdict(self.usage.counters()) if self.usage else None,
             "content_version": content.version,
@@ -194,11 +232,33 @@ class Runtime:
             return f"not writable: {exc}"
 
     async def _metrics(self, request: Request) -> Response:
+        if self.sends is not None:
+            self.sends.observe()
         if self.usage is not None:
             counters = self.usage.counters()
             for state in ("written", "dropped", "failed", "queued"):
                 self.metrics.usage_events.labels(state).set(getattr(counters, state))
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def health_reasons(runtime: Runtime) -> list[str]:
+    """Why the instance is degraded though it still answers, in short lines; [] when it is not.
+
+    The database probe stays apart (it decides between 200 and 503)."""
+    settings = runtime.settings
+    reasons: list[str] = []
+    if not runtime.channels:
+        reasons.append("no channel configured")
+    if settings.whatsapp_enabled and settings.whatsapp_app_secret is None:
+        reasons.append("whatsapp: WHATSAPP_APP_SECRET is not set, every webhook is refused")
+    if runtime.sends is not None:
+        for channel, (gave_up, sent, seconds) in sorted(runtime.sends.failing().items()):
+            minutes = max(1, round(seconds / 60))
+            reasons.append(f"{channel}: {gave_up} replies given up and {sent} messages sent in the last {minutes} min")
+    if runtime.reload_failing:
+        version = runtime.conversations.matcher.content.version
+        reasons.append(f"content: the last reload failed, still serving version {version} (see the log)")
+    return reasons
 
 
 def _channels(
@@ -223,6 +283,8 @@ def _channels(
 
 
 def create_app(runtime: Runtime) -> Starlette:
+    """The webhooks, with the runtime's start and stop as the app's lifespan."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
@@ -236,7 +298,59 @@ def create_app(runtime: Runtime) -> Starlette:
     return app
 
 
-def bind(host: str, port: int) -> socket.socket:
+def create_admin_app(runtime: Runtime) -> Starlette:
+    """/healthz and /metrics; no lifespan of its own (the webhook app's starts the runtime)."""
+    app = Starlette(routes=runtime.admin_routes())
+    app.state.runtime = runtime
+    return app
+
+
+def create_service(runtime: Runtime, admin_port: int) -> ASGIApp:
+    """Both apps as one, for one uvicorn server listening on PREGUNTA_PORT and the admin port."""
+    return _ByPort(create_app(runtime), create_admin_app(runtime), admin_port)
+
+
+class _ByPort:
+    """One ASGI app for one uvicorn server listening on two ports: a request goes to the
+    admin app when it came in on the admin port, else to the public one (which also
+    gets the lifespan). So /metrics is simply not there on the webhook port."""
+
+    def __init__(self, public: ASGIApp, admin: ASGIApp, admin_port: int) -> None:
+        self.public = public
+        self.admin = admin
+        self.admin_port = admin_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        on_admin = scope["type"] != "lifespan" and server is not None and server[1] == self.admin_port
+        await (self.admin if on_admin else self.public)(scope, receive, send)
+
+
+def uvicorn_config(app: ASGIApp, settings: Settings, *, public_port: int, admin_port: int, max_connections: int) -> uvicorn.Config:
+    """uvicorn with every limit a server facing the internet needs (see `bot.http_guard`)."""
+    timeout = settings.pregunta_client_timeout
+    limits = {
+        public_port: Limits(max_connections, timeout, timeout + 1.0),  # + 1: the app's own body timeout answers 408 first
+        admin_port: Limits(ADMIN_CONNECTIONS, timeout, timeout + 1.0),
+    }
+    protocol = guarded_protocol(limits)
+    if protocol is None:
+        log.warning("httptools is not installed: connections are served without the header and body timeouts")
+    return uvicorn.Config(
+        app,
+        http=protocol or "h11",
+        limit_concurrency=max_connections + ADMIN_CONNECTIONS + 1,  # requests in flight: a backstop to the caps
+        timeout_keep_alive=max(1, round(settings.pregunta_keep_alive)),
+        h11_max_incomplete_event_size=16 * 1024,
+        log_level=settings.pregunta_log_level.lower(),
+        log_config=None,  # uvicorn's records go to the root handlers, through bot.logs' filter
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def bind(host: str, port: int, setting: str = "PREGUNTA_PORT") -> socket.socket:
     """Bind before anything starts, so a port in use is one clear line, not a traceback."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # With the protocol named, asyncio sets TCP_NODELAY on accepted connections; without
@@ -248,8 +362,8 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise SettingsError(f"PREGUNTA_PORT {port} is already in use on {host}") from None
-        raise SettingsError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise SettingsError(f"{setting} {port} is already in use on {host}") from None
+        raise SettingsError(f"{setting}: cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.set_inheritable(True)
     return sock
 
@@ -258,6 +372,19 @@ async def serve(settings: Settings) -> None:
     """Run until SIGTERM or Ctrl-C; channels stop and queues flush before returning."""
     runtime = Runtime.build(settings)
     sock = bind(settings.pregunta_host, settings.pregunta_port)
+    try:
+        admin = bind(settings.pregunta_admin_host, settings.pregunta_admin_port, "PREGUNTA_ADMIN_PORT")
+    except SettingsError:
+        sock.close()
+        raise
+    public_port, admin_port = sock.getsockname()[1], admin.getsockname()[1]
+    files = open_files()
+    cap = connection_cap(settings.pregunta_max_connections, files)
+    if cap < settings.pregunta_max_connections:
+        log.warning("PREGUNTA_MAX_CONNECTIONS lowered to %d: the process may open %s files", cap, files)
+    return_memory_to_the_system()
+    quiet = RateLimit()
+    quiet.install()
     # uvicorn re-raises the signal that stopped it once it is done; by then the lifespan
     # has stopped the channels and flushed the log, so that echo must not kill us.
     previous = {}
@@ -265,23 +392,24 @@ async def serve(settings: Settings) -> None:
         previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         await runtime.start()
-        config = uvicorn.Config(
-            create_app(runtime),
-            log_level=settings.pregunta_log_level.lower(),
-            log_config=None,  # uvicorn's records go to the root handlers, through bot.logs' filter
-            access_log=False,
-            timeout_graceful_shutdown=5,
-        )
+        app = create_service(runtime, admin_port)
+        config = uvicorn_config(app, settings, public_port=public_port, admin_port=admin_port, max_connections=cap)
         server = uvicorn.Server(config)
         if previous:  # the main thread: SIGHUP reloads the content, as daemons do
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(runtime.reload()))
-        log.info("listening on http://%s:%d", settings.pregunta_host, sock.getsockname()[1])
-        await server.serve(sockets=[sock])
+        log.info(
+            "listening on http://%s:%d (webhooks) and http://%s:%d (/healthz, /metrics)",
+            settings.pregunta_host, public_port, settings.pregunta_admin_host, admin_port,
+        )  # fmt: skip
+        await server.serve(sockets=[sock, admin])
     finally:
         await runtime.stop()
         sock.close()
+        admin.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        quiet.flush(log)
+        quiet.remove()
 
 
 def run(settings: Settings) -> None:

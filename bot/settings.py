@@ -6,6 +6,9 @@ Each field is listed with a comment in `.env.example`.
 
 from __future__ import annotations
 
+import os
+import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,10 +18,21 @@ from pydantic_settings import SettingsError as _SourceError
 
 from bot.errors import SettingsError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["DRAFT_LANGUAGES", "Settings", "check_database_path", "load_settings"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# The Mayan languages whose drafts can be served, and every other way of naming them we
+# accept in PREGUNTA_SERVE_DRAFTS (folder names under content/, names in English and
+# Spanish), written without accents, apostrophes or capitals.
+DRAFT_LANGUAGES = {"quc": "K'iche'", "kek": "Q'eqchi'", "mam": "Mam"}
+_DRAFT_NAMES = {
+    "quc": "quc", "kiche": "quc", "quiche": "quc",
+    "kek": "kek", "qeqchi": "kek", "kekchi": "kek",
+    "mam": "mam",
+}  # fmt: skip
+_APOSTROPHES = "'’‘ʼ`´"
 
 
 class Settings(BaseSettings):
@@ -38,6 +52,11 @@ class Settings(BaseSettings):
     # the web server shared by the webhooks
     pregunta_host: str = "127.0.0.1"
     pregunta_port: int = Field(default=8080, ge=0, le=65535)
+    pregunta_admin_host: str = "127.0.0.1"  # /healthz and /metrics: loopback only unless changed
+    pregunta_admin_port: int = Field(default=8081, ge=0, le=65535)
+    pregunta_max_connections: int = Field(default=1000, ge=1)  # open at once on PREGUNTA_PORT
+    pregunta_client_timeout: float = Field(default=10.0, gt=0, le=300)  # to send the headers, then the body
+    pregunta_keep_alive: float = Field(default=15.0, gt=0, le=300)  # an idle connection is closed after this
 
     # Telegram
     telegram_bot_token: SecretStr | None = None
@@ -60,10 +79,37 @@ class Settings(BaseSettings):
 
     @field_validator("pregunta_serve_drafts", mode="before")
     @classmethod
-    def _split_codes(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [code.strip() for code in value.split(",") if code.strip()]
-        return value
+    def _draft_codes(cls, value: object) -> object:
+        """Codes (quc, kek, mam) or the names mapped to them; anything else is refused, so a
+        typo never leaves the drafts silently unserved."""
+        names = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+        if not isinstance(names, list):
+            return value
+        codes: list[str] = []
+        for name in names:
+            if not isinstance(name, str) or not name.strip():
+                continue
+            code = _DRAFT_NAMES.get(_plain(name))
+            if code is None:
+                known = ", ".join(f"{code} ({language})" for code, language in DRAFT_LANGUAGES.items())
+                raise ValueError(f"{name[:30]!r} is not a language with drafts; use the codes {known}")
+            if code not in codes:
+                codes.append(code)
+        return codes
+
+    @field_validator("whatsapp_phone_number_id", mode="before")
+    @classmethod
+    def _phone_number_id(cls, value: object) -> object:
+        """Meta's id of the number (15 digits or more), never the phone number itself."""
+        if not isinstance(value, str):
+            return value
+        given = value.strip()
+        where = "copy the 'Phone number ID' from WhatsApp > API Setup in the Meta app, not the phone number"
+        if any(char in given for char in "+-() ") or (given.isdigit() and len(given) < 15):
+            raise ValueError(f"this looks like a phone number; {where}")
+        if not given.isdigit() or len(given) > 20:
+            raise ValueError(f"expected the digits of Meta's id (15 or more); {where}")
+        return given
 
     @field_validator("pregunta_log_level", mode="before")
     @classmethod
@@ -80,6 +126,16 @@ class Settings(BaseSettings):
     def whatsapp_enabled(self) -> bool:
         return self.whatsapp_token is not None and self.whatsapp_phone_number_id is not None
 
+    def channel_problem(self) -> str | None:
+        """What is missing for a channel that is half configured (one line), or None."""
+        if (self.whatsapp_token is None) != (self.whatsapp_phone_number_id is None):
+            if self.whatsapp_token is None:
+                return "WHATSAPP_PHONE_NUMBER_ID is set but WHATSAPP_TOKEN is not: set the system user's access token (README, WhatsApp)"
+            return "WHATSAPP_TOKEN is set but WHATSAPP_PHONE_NUMBER_ID is not: copy the 'Phone number ID' from WhatsApp > API Setup"
+        if self.pregunta_admin_port and self.pregunta_admin_port == self.pregunta_port:
+            return f"PREGUNTA_ADMIN_PORT and PREGUNTA_PORT are both {self.pregunta_port}: /healthz and /metrics need a port of their own"
+        return None
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build the settings, turning a validation failure into one line naming the setting."""
@@ -88,6 +144,43 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(part) for part in first["loc"]).upper()
-        raise SettingsError(f"setting {name}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"setting {name}: {message}") from None
     except _SourceError as exc:
-        raise SettingsError(str(exc)) from None
+        raise SettingsError(str(exc).splitlines()[0]) from None
+
+
+def check_database_path(path: Path, *, write: bool = True) -> None:
+    """Refuse a PREGUNTA_DB the program could not use, in one line, before any work.
+
+    With `write`, the file (or its folder, created if missing) must take writes: probed
+    by opening it, or a temporary file beside it, because permission bits say nothing
+    to root or on a read-only mount. Without `write` (the report), only what would make
+    an existing database unreadable is refused; a missing file is the caller's to explain.
+    """
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            raise SettingsError(f"PREGUNTA_DB {path}: {parent} is a file, not a folder")
+    if path.is_dir():
+        raise SettingsError(f"PREGUNTA_DB {path} is a folder; name a file in it, e.g. {path / 'pregunta.sqlite3'}")
+    if not write:
+        if path.exists() and not os.access(path, os.R_OK):
+            raise SettingsError(f"PREGUNTA_DB {path} cannot be read")
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            with path.open("r+b"):
+                pass
+        else:
+            with tempfile.TemporaryFile(dir=path.parent):
+                pass
+    except OSError as exc:
+        where = path if path.exists() else path.parent
+        raise SettingsError(f"PREGUNTA_DB {path}: cannot write in {where} ({exc.strerror or exc})") from None
+
+
+def _plain(name: str) -> str:
+    """A language name as a key: lower case, no accents, apostrophes or spaces."""
+    folded = unicodedata.normalize("NFKD", name.strip().lower())
+    return "".join(c for c in folded if not unicodedata.combining(c) and c not in _APOSTROPHES and not c.isspace())

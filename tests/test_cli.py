@@ -175,3 +175,82 @@ def test_every_command_has_help() -> None:
                     pending.append(sub)
                     seen += 1
     assert seen >= 4
+
+
+# -- settings that cannot work: one line, exit 2 -----------------------------------------------
+
+
+def _read_only_folder(tmp_path: Path) -> Path:
+    """A folder nobody can create files in: permissions for a user; for root (who ignores
+    them) a sysfs folder, where the kernel refuses new files to everyone."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return folder
+    return Path("/sys/kernel")
+
+
+def _unusable_db(kind: str, tmp_path: Path) -> tuple[Path, str]:
+    """(PREGUNTA_DB, words the one line must contain)."""
+    if kind == "folder":
+        (tmp_path / "data").mkdir()
+        return tmp_path / "data", "is a folder"
+    if kind == "under-a-file":
+        (tmp_path / "data").write_text("not a folder")
+        return tmp_path / "data" / "pregunta.sqlite3", "is a file, not a folder"
+    return _read_only_folder(tmp_path) / "pregunta.sqlite3", "cannot write in"
+
+
+COMMANDS = {  # what each command needs to run long enough to touch the database
+    "chat": (["chat", "--lang", "es"], "hola\n"),
+    "serve": (["serve"], ""),
+    "report": (["report", "--out", "report.html"], ""),
+}
+
+
+# The report only reads: a database missing from a read-only folder is its own message (exit 1).
+UNUSABLE = [(c, k) for c in sorted(COMMANDS) for k in ("folder", "under-a-file", "read-only") if (c, k) != ("report", "read-only")]
+
+
+@pytest.mark.parametrize(("command", "kind"), UNUSABLE)
+def test_an_unusable_database_path_is_one_line_and_exit_2(command: str, kind: str, tmp_path: Path) -> None:
+    db, words = _unusable_db(kind, tmp_path)
+    args, stdin = COMMANDS[command]
+    done = run(*args, stdin=stdin, env={"PREGUNTA_DB": str(db), "PREGUNTA_PORT": "0", "PREGUNTA_ADMIN_PORT": "0"}, cwd=tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("pregunta: PREGUNTA_DB") and words in lines[0], lines
+    assert done.stdout == ""
+
+
+SETTINGS_ERRORS = [  # (environment, command, the setting the line names, words it must contain)
+    ({"WHATSAPP_TOKEN": "EAAG-test"}, "serve", "WHATSAPP_PHONE_NUMBER_ID", "Phone number ID"),
+    ({"WHATSAPP_PHONE_NUMBER_ID": "106540352242922"}, "serve", "WHATSAPP_TOKEN", "access token"),
+    ({"WHATSAPP_TOKEN": "EAAG-test", "WHATSAPP_PHONE_NUMBER_ID": "+502 5555 1234"}, "serve", "WHATSAPP_PHONE_NUMBER_ID", "phone number"),
+    ({"WHATSAPP_TOKEN": "EAAG-test", "WHATSAPP_PHONE_NUMBER_ID": "5555-1234"}, "serve", "WHATSAPP_PHONE_NUMBER_ID", "phone number"),
+    ({"WHATSAPP_TOKEN": "EAAG-test", "WHATSAPP_PHONE_NUMBER_ID": "50255551234"}, "serve", "WHATSAPP_PHONE_NUMBER_ID", "API Setup"),
+    ({"PREGUNTA_SERVE_DRAFTS": "kichee"}, "serve", "PREGUNTA_SERVE_DRAFTS", "quc (K'iche'), kek (Q'eqchi'), mam (Mam)"),
+    ({"PREGUNTA_SERVE_DRAFTS": "quc,es"}, "chat", "PREGUNTA_SERVE_DRAFTS", "quc (K'iche')"),
+    ({"PREGUNTA_PORT": "8090", "PREGUNTA_ADMIN_PORT": "8090"}, "serve", "PREGUNTA_ADMIN_PORT", "port of their own"),
+    ({"PREGUNTA_CLIENT_TIMEOUT": "0"}, "serve", "PREGUNTA_CLIENT_TIMEOUT", "greater than 0"),
+]
+
+
+@pytest.mark.parametrize(("env", "command", "setting", "words"), SETTINGS_ERRORS)
+def test_a_setting_that_cannot_work_is_named_in_one_line(env: dict[str, str], command: str, setting: str, words: str, data_env: dict[str, str]) -> None:
+    clean = {"TELEGRAM_BOT_TOKEN": "", "WHATSAPP_TOKEN": "", "WHATSAPP_PHONE_NUMBER_ID": "", **data_env, **env}
+    done = run(command, stdin="hola\n", env=clean)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and setting in lines[0] and words in lines[0], lines
+
+
+@pytest.mark.parametrize("drafts", ["quc", "kiche", "K'iche'", "quiché", "kek, kiche"])
+def test_serve_drafts_takes_codes_and_the_names_mapped_to_them(drafts: str, data_env: dict[str, str]) -> None:
+    args = ("chat", "--lang", "quc", "--content", str(FIXTURE_CONTENT))
+    done = run(*args, stdin="pasaporte\n", env={**data_env, "PREGUNTA_SERVE_DRAFTS": drafts})
+    assert done.returncode == 0, done.stderr
+    assert "(borrador)" in done.stdout and "Borrador en K'iche' de prueba." in done.stdout
+    unset = run(*args, stdin="pasaporte\n", env=data_env)
+    assert "Borrador en K'iche' de prueba." not in unset.stdout

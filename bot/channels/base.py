@@ -2,8 +2,10 @@
 
 - `Channel`: what the server mounts, starts and stops.
 - Text: a `Reply` as plain text (`as_text`, `numbered`) and split to a length (`split_text`).
-- Webhooks in: `read_body` (bounded, refused with the right status), `Dedup` (platforms
-  deliver at least once), `Background` (work after the acknowledgement, drained on stop).
+- Webhooks in: `read_body` (bounded in size, time and, across requests, memory: refused
+  with the right status before reading when it can be), `parse_json` (broken or absurdly
+  nested JSON is a 400, never a 500), `Dedup` (platforms deliver at least once),
+  `Background` (work after the acknowledgement, drained on stop).
 - Calls out: `RetryPolicy` (backoff, a server's Retry-After within a ceiling) and
   `translate` (a table from a library's exceptions to `ChannelError`, instead of an
   isinstance chain in each caller).
@@ -17,6 +19,7 @@ the dialogue's internals; this module knows no platform.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -34,7 +37,10 @@ from bot.replies import Option, Reply
 
 __all__ = [
     "MAX_BODY",
+    "BODY_BUDGET",
+    "BODY_TIMEOUT",
     "Background",
+    "BodyBudget",
     "Channel",
     "Dedup",
     "ErrorTable",
@@ -45,6 +51,7 @@ __all__ = [
     "RetryPolicy",
     "as_text",
     "numbered",
+    "parse_json",
     "read_body",
     "split_text",
     "Watch",
@@ -57,6 +64,7 @@ T = TypeVar("T")
 E = TypeVar("E")
 
 MAX_BODY = 1024 * 1024  # bytes of a webhook body we read; Meta's and Telegram's are a few KB
+BODY_TIMEOUT = 10.0  # seconds a client gets to send a body once its headers are in
 
 
 class Channel(Protocol):
@@ -118,45 +126,110 @@ def split_text(text: str, limit: int = 4096) -> list[str]:
 
 
 class Refused(Exception):
-    """A webhook request refused before any work: the status and a short reason for the caller."""
+    """A webhook request refused before any work: the status and a short reason for the caller.
 
-    def __init__(self, status: int, reason: str) -> None:
+    The response closes the connection: the body may be unread, and a client refused once
+    has nothing more to send on it that we want to read."""
+
+    def __init__(self, status: int, reason: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.headers = {"Connection": "close", **(headers or {})}
 
     def response(self) -> Response:
-        return PlainTextResponse(self.reason, status_code=self.status)
+        return PlainTextResponse(self.reason, status_code=self.status, headers=self.headers)
 
 
-async def read_body(request: Request, *, limit: int = MAX_BODY, media_type: str | None = "application/json") -> bytes:
-    """The body, read only while it stays within `limit` bytes.
+class BodyBudget:
+    """Bytes of webhook bodies being read at once, across every request of the process.
 
-    Raises `Refused`: 415 for another media type (when one is required), 413 for a
-    declared or streamed body past the limit (the rest is never read), 400 for a bad
-    Content-Length or a client that went away mid-body.
+    Each read reserves its declared length first; past the budget the request is refused
+    (503, Retry-After) before a byte is read. So three hundred clients each declaring a
+    megabyte cost at most the budget, not three hundred megabytes, and what was read is
+    freed when they go.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        if self.used + size > self.total:
+            return False
+        self.used += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.used = max(0, self.used - size)
+
+
+BODY_BUDGET = BodyBudget(16 * MAX_BODY)  # sixteen maximal bodies, thousands of real ones
+
+
+async def read_body(
+    request: Request,
+    *,
+    limit: int = MAX_BODY,
+    media_type: str | None = "application/json",
+    timeout: float = BODY_TIMEOUT,
+    budget: BodyBudget | None = None,
+) -> bytes:
+    """The body, read only when its declared size is within `limit` and the `budget`,
+    and only while it arrives within `timeout` seconds.
+
+    Raises `Refused` before reading anything: 415 for another media type (when one is
+    required), 411 without a Content-Length (Meta and Telegram always send one; so do
+    nginx and Caddy with request buffering, see docs/operations.md), 400 for a bad one,
+    413 past the limit, 503 when the budget is spent. While reading: 408 when the body
+    is too slow, 400 when the client goes away, 413 if more comes than declared.
     """
     if media_type is not None:
         given = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if given != media_type:
             raise Refused(415, f"expected {media_type}")
     length = request.headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise Refused(400, "bad content-length")
-        if int(length) > limit:
-            raise Refused(413, "body too large")
-    chunks: list[bytes] = []
+    if length is None:
+        raise Refused(411, "content-length required")
+    if not length.isdigit() or len(length) > 12:
+        raise Refused(400, "bad content-length")
+    declared = int(length)
+    if declared > limit:
+        raise Refused(413, "body too large")
+    budget = budget if budget is not None else BODY_BUDGET
+    if not budget.take(declared):
+        raise Refused(503, "busy", {"Retry-After": "10"})
+    # One buffer of the declared size, each chunk copied in and dropped at once: a large
+    # buffer is mapped and unmapped as a whole, where a list of chunks would leave the
+    # heap fragmented (and the process larger) after a crowd of big bodies.
+    body = bytearray(declared)
     size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Refused(413, "body too large")
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                end = size + len(chunk)
+                if end > declared:
+                    raise Refused(413, "body longer than its content-length")
+                body[size:end] = chunk
+                size = end
+    except TimeoutError:
+        raise Refused(408, "body too slow") from None
     except ClientDisconnect:
         raise Refused(400, "incomplete body") from None
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        budget.give(declared)
+    if size < declared:
+        raise Refused(400, "incomplete body")
+    return bytes(body)
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON document in `body`; `Refused(400)` when it is not JSON or nests too deep
+    for the parser (a signed body of ten thousand brackets is a bad request, not a 500)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise Refused(400, "malformed JSON") from None
 
 
 class Dedup(Protocol):

@@ -9,6 +9,11 @@ logged and counted; PTB's errors become `ChannelError` through one table. HTTP g
 through the process's aiohttp session (`telegram_request.AiohttpRequest`). A webhook
 body is read within `base.MAX_BODY` and its update id deduplicated. Knows nothing of
 matching or of the dialogue's states; never logs the token, user ids or chat ids.
+
+Telegram delivers at least once: a webhook it thinks was not acknowledged comes again,
+and a poller that stopped before confirming its offset gets the same updates after a
+restart. Both ways, an update id already answered (`dedup`, kept in the database by
+the server) is dropped before any handler runs.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hmac
-import json
 import logging
 import re
 import warnings
@@ -53,11 +57,13 @@ from telegram.error import (
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 from telegram.warnings import PTBDeprecationWarning
@@ -70,6 +76,7 @@ from bot.channels.base import (
     Refused,
     RetryPolicy,
     as_text,
+    parse_json,
     read_body,
     translate,
 )
@@ -166,7 +173,7 @@ class TelegramChannel:
         self.metrics = metrics
         self.retry = retry if retry is not None else RetryPolicy()
         self.presence = presence if presence is not None else Presence()
-        self.dedup = dedup  # webhook deliveries by update id; polling needs none (offsets)
+        self.dedup = dedup  # update ids already seen: webhook re-deliveries, and polls after a restart
         self.tasks = Background("Telegram", on_error=lambda exc: self.metrics.errors.labels(NAME).inc())
         self._http = http if http is not None else SharedSession()
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
@@ -252,6 +259,8 @@ class TelegramChannel:
         if self._mode == "webhook":
             builder = builder.updater(None)
         app = builder.build()
+        if self._mode == "polling":  # the webhook route drops re-deliveries before they are queued
+            app.add_handler(TypeHandler(Update, self._drop_seen), group=-1)
         app.add_handler(CommandHandler(list(COMMANDS), self._on_command, filters=filters.UpdateType.MESSAGE))
         app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
         app.add_handler(CallbackQueryHandler(self._on_callback))
@@ -273,17 +282,17 @@ class TelegramChannel:
         given = request.headers.get("x-telegram-bot-api-secret-token", "").encode()
         if not hmac.compare_digest(given, self._secret):
             log.warning("telegram webhook: request without the right secret token refused")
-            return Response(status_code=403)
+            return Response(status_code=403, headers={"Connection": "close"})  # its body unread
         app = self._app
         if app is None or not app.running:
             return Response(status_code=503)
         try:
-            body = await read_body(request, limit=MAX_BODY, media_type=None)
+            body = await read_body(request, limit=MAX_BODY, media_type=None, timeout=self._settings.pregunta_client_timeout)
+            data = parse_json(body)
         except Refused as refused:
             log.warning("telegram webhook refused: %s", refused.reason)
             return refused.response()
         try:
-            data = json.loads(body)
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 raise ValueError("not an update")
             update = Update.de_json(data, app.bot)
@@ -295,6 +304,12 @@ class TelegramChannel:
             return Response(status_code=200)
         await app.update_queue.put(update)
         return Response(status_code=200)
+
+    async def _drop_seen(self, update: Update, context: _Context) -> None:
+        """Polling: an update answered before a restart (its offset never confirmed) stops here."""
+        if not await self._first_time(update.update_id):
+            log.info("telegram: update delivered again after a restart ignored")
+            raise ApplicationHandlerStop
 
     async def _first_time(self, update_id: int) -> bool:
         if self.dedup is None:

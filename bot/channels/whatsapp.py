@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -43,6 +43,7 @@ from bot.channels.base import (
     RetryPolicy,
     as_text,
     numbered,
+    parse_json,
     read_body,
     split_text,
 )
@@ -80,6 +81,7 @@ __all__ = ["MAX_BODY", "PATH", "WhatsAppChannel"]
 log = logging.getLogger(__name__)
 
 PATH = "/webhooks/whatsapp"
+_SIGNATURE = re.compile(r"sha256=[0-9a-fA-F]{64}")  # the only form of X-Hub-Signature-256 Meta sends
 _MEDIA_TTL = 25 * 24 * 3600.0  # Meta keeps an uploaded media id for 30 days
 _AUDIO_TYPES = {".ogg": "audio/ogg", ".opus": "audio/ogg", ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aac": "audio/aac", ".amr": "audio/amr"}
 
@@ -111,7 +113,8 @@ class WhatsAppChannel:
         self.metrics = metrics
         self.dedup: Dedup = dedup if dedup is not None else MemoryDedup()
         self.presence = presence if presence is not None else Presence()
-        self.max_pending = max_pending
+        self.max_pending = max_pending  # messages accepted and not yet answered (read receipts not counted)
+        self.pending = 0
         self.drain_seconds = drain_seconds
         self.audio_url = audio_url  # a public URL for an audio file: sent by link instead of uploaded
         self.graph = GraphClient(
@@ -172,24 +175,29 @@ class WhatsAppChannel:
         return PlainTextResponse("forbidden", status_code=403)
 
     async def _receive(self, request: Request) -> Response:
-        """Check, acknowledge, and hand each message to a background task."""
-        signature = request.headers.get("x-hub-signature-256")
-        if self._secret is None or not signature:
-            log.warning("WhatsApp webhook without signature refused")
-            return PlainTextResponse("forbidden", status_code=403)
+        """Check, acknowledge, and hand each message to a background task.
+
+        What can be refused without the body is refused before reading it: no app secret,
+        a signature header not of Meta's form, a missing or oversized Content-Length.
+        """
+        signature = request.headers.get("x-hub-signature-256", "").strip()
+        if self._secret is None or not _SIGNATURE.fullmatch(signature):
+            log.warning("WhatsApp webhook without a well-formed signature refused")
+            return PlainTextResponse("forbidden", status_code=403, headers={"Connection": "close"})  # its body unread
         try:
-            body = await read_body(request, limit=MAX_BODY)
+            body = await read_body(request, limit=MAX_BODY, timeout=self.settings.pregunta_client_timeout)
         except Refused as refused:
+            log.warning("WhatsApp webhook refused: %s", refused.reason)
             return refused.response()
         if not _signed(self._secret, body, signature):
             log.warning("WhatsApp webhook with a wrong signature refused")
             return PlainTextResponse("forbidden", status_code=403)
         try:
-            data = json.loads(body)
-        except ValueError:
-            log.warning("WhatsApp webhook body is not JSON (%d bytes)", len(body))
+            data = parse_json(body)
+        except Refused as refused:
+            log.warning("WhatsApp webhook body is not JSON, or nests too deep (%d bytes)", len(body))
             self.metrics.errors.labels(self.name).inc()
-            return PlainTextResponse("malformed JSON", status_code=400)
+            return refused.response()
 
         parsed = parse_webhook(data, self._phone_id)
         for reason in parsed.skipped:
@@ -198,12 +206,20 @@ class WhatsAppChannel:
             self.metrics.errors.labels(self.name).inc()
         for codes in parsed.failed_statuses:
             log.info("WhatsApp reported a message not delivered (error %s)", codes)
-        if len(self.tasks) + len(parsed.messages) > self.max_pending:
-            log.warning("WhatsApp webhook deferred: %d replies already pending", len(self.tasks))
+        if self.pending + len(parsed.messages) > self.max_pending:
+            log.warning("WhatsApp webhook deferred: %d messages already waiting for their reply", self.pending)
             return PlainTextResponse("busy", status_code=503, headers={"Retry-After": "30"})
         for item in parsed.messages:
-            self.tasks.spawn(self.process(item))
+            self.pending += 1
+            self.tasks.spawn(self._counted(item))
         return PlainTextResponse("ok")
+
+    async def _counted(self, item: Inbound) -> None:
+        """`process`, counted in `pending` until it is done."""
+        try:
+            await self.process(item)
+        finally:
+            self.pending -= 1
 
     # -- processing ------------------------------------------------------------------
 

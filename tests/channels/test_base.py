@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.channels.base import Background, Presence, Refused, RetryPolicy, read_body, translate
+from bot.channels.base import Background, BodyBudget, Presence, Refused, RetryPolicy, parse_json, read_body, translate
 from bot.channels.http import SharedSession
 from bot.errors import ChannelError
 from tests.fakes.serving import running
@@ -162,13 +162,76 @@ async def test_read_body(echo: httpx.AsyncClient, content: bytes, headers: dict[
     assert (response.status_code, response.text) == (status, text)
 
 
-async def test_a_streamed_body_past_the_limit_is_cut_short(echo: httpx.AsyncClient) -> None:
+async def test_a_body_without_content_length_is_refused_unread(echo: httpx.AsyncClient) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(8):
             yield b"x" * 400
 
-    response = await echo.post("/", content=chunks(), headers={"content-type": "application/json"})
-    assert response.status_code == 413
+    try:
+        response = await echo.post("/", content=chunks(), headers={"content-type": "application/json"})
+    except httpx.TransportError:  # closed before the client finished writing: also a refusal
+        return
+    assert response.status_code == 411
+
+
+async def test_the_budget_refuses_before_reading_and_is_given_back() -> None:
+    budget = BodyBudget(1500)
+    seen: list[int] = []
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = await read_body(request, limit=1000, budget=budget)
+        except Refused as refused:
+            return refused.response()
+        seen.append(budget.used)
+        return PlainTextResponse(str(len(body)))
+
+    app = Starlette(routes=[Route("/", endpoint, methods=["POST"])])
+    async with running(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        # one client holds 1,000 bytes of the budget with a body it never finishes
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\nxx")
+        await writer.drain()
+        async with httpx.AsyncClient(base_url=url, trust_env=False) as client:
+            while budget.used == 0:
+                await asyncio.sleep(0.01)
+            busy = await client.post("/", content=b"x" * 600, headers={"content-type": "application/json"})
+            assert busy.status_code == 503 and busy.headers["retry-after"]
+            assert (await client.post("/", content=b"x" * 500, headers={"content-type": "application/json"})).text == "500"
+            writer.close()
+            await writer.wait_closed()
+            while budget.used:  # the reader that went away gives its share back
+                await asyncio.sleep(0.01)
+            assert (await client.post("/", content=b"x" * 1000, headers={"content-type": "application/json"})).text == "1000"
+    assert seen == [1000, 0]  # what others held once each read was done
+
+
+async def test_a_body_slower_than_its_timeout_is_a_408() -> None:
+    async def endpoint(request: Request) -> Response:
+        try:
+            await read_body(request, limit=1000, timeout=0.2)
+        except Refused as refused:
+            return refused.response()
+        return PlainTextResponse("read")
+
+    app = Starlette(routes=[Route("/", endpoint, methods=["POST"])])
+    async with running(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\nxx")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 30)  # the server answers and closes
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408") and b"connection: close" in answer.lower()
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_parse_json_refuses_deep_nesting_as_a_bad_request(depth: int) -> None:
+    with pytest.raises(Refused) as refused:
+        parse_json(b"[" * depth + b"]" * depth)
+    assert refused.value.status == 400
+    assert parse_json(b"[" * 50 + b"]" * 50) is not None
 
 
 # -- background tasks ------------------------------------------------------------------------

@@ -85,6 +85,7 @@ class FakeGraph:
         self._retry_after: int | None = None
         self._down = False
         self._holds: dict[str, asyncio.Event] = {}
+        self._hold_all: asyncio.Event | None = None
         self._changed: asyncio.Condition | None = None
         self._ids = itertools.count(1)
         self._media_ids = itertools.count(1)
@@ -130,6 +131,11 @@ class FakeGraph:
     def hold(self, user: str) -> asyncio.Event:
         """Answers to messages for `user` wait until the returned event is set."""
         event = self._holds[user] = asyncio.Event()
+        return event
+
+    def hold_all(self) -> asyncio.Event:
+        """Answers to every message call, read receipts included, wait until the returned event is set."""
+        event = self._hold_all = asyncio.Event()
         return event
 
     async def wait_for(self, predicate: Callable[[FakeGraph], bool], timeout: float = 5.0) -> None:
@@ -181,6 +187,8 @@ class FakeGraph:
         hold = self._holds.get(call.user or "")
         if hold is not None:
             await hold.wait()
+        if self._hold_all is not None:
+            await self._hold_all.wait()
         if self._failures and (self._fail_reads or not call.is_read):
             response = meta_error(*FAILURES[self._failures.popleft()])
             if self._retry_after is not None:

@@ -103,6 +103,16 @@ class FakeBotAPI:
             self._changed.notify_all()
         return ids
 
+    async def redeliver(self, *updates: dict[str, Any]) -> None:
+        """Queue updates again under their own update_id, as Telegram does for a poller that
+        stopped before confirming them (it crashed, or was killed)."""
+        async with self._changed:
+            for update in updates:
+                self._remember_chat(update)
+                self._pending.append(update)
+            self._pending.sort(key=lambda u: u["update_id"])
+            self._changed.notify_all()
+
     def remember_chat(self, update: dict[str, Any]) -> None:
         """Learn the chats of an update delivered some other way (a webhook POST)."""
         self._remember_chat(update)
