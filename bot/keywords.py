@@ -266,7 +266,8 @@ def _query_terms(every: tuple[str, ...], index: _Index) -> tuple[dict[str, float
         if word not in informative and informative:
             sequence.append(es)
             continue
-        mayan_first = index.mayan and "'" in word  # "se'nt" is Mam, not Spanish "sent-"
+        # "se'nt" is Mam, not Spanish "sent-"; "hu" (paper) a Q'eqchi' keyword as written
+        mayan_first = index.mayan and ("'" in word or word in index.canon)
         if my in index.idf and (mayan_first or es not in index.idf):
             # the glottal stop kept (ja' "water" vs ja "house") matches a little better
             term, factor = my, 1.0 if word in index.canon else _LOOSE

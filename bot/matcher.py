@@ -35,6 +35,8 @@ from bot.normalize import MAX_INPUT, is_stopword, mayan_key, spanish_key, words
 
 __all__ = ["ACK", "EMERGENCY", "Calibration", "Match", "Matcher"]
 
+_WHOLE_KEYWORD = 85.0  # keyword score of a message that is one of the entry's keywords
+_CALM = 0.5  # share of the emergency threshold below which a question around a cry shows no danger
 _NONE_OFFERS = 0.5  # the model's "none of ours" above which no topic is offered
 _FOLLOW_UP_WORDS = 8  # a longer message is a question of its own, not a follow-up
 _FOLLOW_UP_SHARE = 0.7  # … and the related topic must be nearly the message's best
@@ -52,11 +54,11 @@ class Calibration:
     likely the best entry is right; the matcher answers when that is at least `answer`.
     """
 
-    model_weight: float = 0.5  # share of the learned model in a candidate's confidence
-    sure: tuple[float, ...] = (1.887, 2.076, 2.213, -3.126, 1.561, 1.88, 0.971, 0.236, -0.167, -0.516, -2.814)  # weights…, bias
-    answer: float = 0.75  # probability of being right needed to answer directly
+    model_weight: float = 0.6  # share of the learned model in a candidate's confidence
+    sure: tuple[float, ...] = (2.021, 2.059, 2.157, -3.71, 1.816, 1.59, 0.802, 0.613, -1.399, -0.469, -2.507)  # weights…, bias
+    answer: float = 0.85  # probability of being right needed to answer directly
     offer: float = 10.0  # confidence a topic needs to be offered as a choice
-    emergency: float = 25.0  # confidence of the emergency entry that makes it come first …
+    emergency: float = 30.0  # confidence of the emergency entry that makes it come first …
     emergency_margin: float = 30.0  # … unless a sure topic leads it by this much (danger topics open with the lines too)
     follow_up: float = 12.0  # confidence a related topic needs to answer a short follow-up
     offer_after_emergency: float = 25.0  # confidence a topic needs to be offered after the emergency lines
@@ -156,6 +158,8 @@ class Matcher:
         if best and evidence.kinds[best] == "intent" and topics and _sure(_sureness(evidence, topics, topics[0][0]), c) >= c.answer:
             best = topics[0][0]
         sure = _sure(_sureness(evidence, others, best), c) if best else 0.0
+        if best and _whole(evidence, best):
+            sure = max(sure, c.answer)  # the message is one of its keywords, and the model agrees
         if best in self.content.spanish.topics and _tied(evidence, best):
             sure = 0.0  # the content gives this word to two topics: offer both, never pick one
         danger = dict(ranked).get(EMERGENCY, 0.0)
@@ -171,6 +175,8 @@ class Matcher:
 
     def _match(self, text: str, lang: str) -> Match:
         found = self.decide(self.evidence(text, lang))
+        if found.id == EMERGENCY:
+            return self._cry_around(found, text, lang)
         wrapper = found.id if found.id in _WRAPPERS else None
         if wrapper is None and found.id is None and found.candidates and found.candidates[0][0] in _WRAPPERS:
             wrapper = found.candidates[0][0]
@@ -186,14 +192,30 @@ class Matcher:
             return replace(found, id=None, offered=again.offered)
         return found
 
-    def _without(self, intent_id: str, text: str, lang: str) -> list[str]:
-        """The telling words of a message that are no keyword of `intent_id`, compared by key
-        so that a misspelt or unmarked greeting ("sentaye") is still the greeting."""
+    def _cry_around(self, found: Match, text: str, lang: str) -> Match:
+        """"Auxilio, no entiendo el menú", "es urgente, ¿cómo saco el pasaporte?": a cry
+        around an ordinary question. Without the cry words the rest is decided again; only
+        when it is answered surely and shows no danger of its own does it win."""
+        rest = self._without(EMERGENCY, text, lang)
+        if not rest:
+            return found  # "auxilio!!": the cry is the message
+        evidence = self.evidence(" ".join(rest), lang)
+        again = self.decide(evidence)
+        danger = dict(_ranked(evidence, self.calibration.model_weight)).get(EMERGENCY, 0.0)
+        if again.id not in (None, EMERGENCY, ACK) and danger < _CALM * self.calibration.emergency:
+            return again
+        return found
+
+    def _without(self, entry_id: str, text: str, lang: str) -> list[str]:
+        """The telling words of a message that are no keyword of `entry_id` (an intent or the
+        emergency entry), compared by key so that a misspelt or unmarked greeting
+        ("sentaye") is still the greeting."""
         known: set[str] = set()
         for code in {"es", lang}:
-            intent = self.content.languages[code].intents.get(intent_id)
-            if intent:
-                known.update(k for keyword in intent.keywords for w in words(keyword) for k in (spanish_key(w), mayan_key(w)))
+            pack = self.content.languages[code]
+            entry = pack.emergency if entry_id == EMERGENCY else pack.intents.get(entry_id)
+            if entry:
+                known.update(k for keyword in entry.keywords for w in words(keyword) for k in (spanish_key(w), mayan_key(w)))
         return [w for w in words(text) if not is_stopword(w) and spanish_key(w) not in known and mayan_key(w) not in known]
 
     def _with_context(self, text: str, lang: str, context: str, alone: Match) -> Match:
@@ -206,22 +228,24 @@ class Matcher:
         one that looks like none of ours.
         """
         said = words(text)
-        evidence = self.evidence(text, lang)
-        if not said or len(said) > _FOLLOW_UP_WORDS or evidence.model.get(NONE, 0.0) >= 0.5:
+        if not said or len(said) > _FOLLOW_UP_WORDS:
             return alone
-        c = self.calibration
         topic = self.content.spanish.topics[context]
         nearby = {context: _CONTEXT_PRIOR, **{r: 1.0 for r in topic.related if r in self.content.spanish.topics}}
+        if _asks(text, said) and all(is_stopword(w) for w in said):
+            # "y cuánto cuesta?", "¿y dónde?": nothing but the question, about the last topic
+            found = self._cached(f"{text} {topic.title}", lang)
+            return found if found.id in nearby else alone
+        evidence = self.evidence(text, lang)
+        if evidence.model.get(NONE, 0.0) >= 0.5:
+            return alone
+        c = self.calibration
         ranked = [(entry, score) for entry, score in _ranked(evidence, c.model_weight) if self._kinds[entry] == "topic"]
         top = ranked[0][1] if ranked else 0.0
         scores = dict(ranked)
         best, score = max(((entry, prior * scores.get(entry, 0.0)) for entry, prior in nearby.items()), key=lambda item: item[1])
         if score >= c.follow_up and score >= _FOLLOW_UP_SHARE * top:
             return Match(best, round(score, 1), alone.candidates)
-        if top < c.follow_up and _asks(text, said):
-            found = self._cached(f"{text} {topic.title}", lang)
-            if found.id in nearby:
-                return found
         return alone
 
 
@@ -264,6 +288,13 @@ def _sureness(evidence: _Evidence, ranked: list[tuple[str, float]], best: str) -
         float(evidence.kinds.get(best) == "intent"),
         evidence.unknown,
     )
+
+
+def _whole(evidence: _Evidence, best: str) -> bool:
+    """The message is one of `best`'s keywords ("pasaporte", "ok", "menú") and the model's
+    first choice among our entries is the same (or the model knows none of its words)."""
+    model_best = max((e for e in evidence.model if e != NONE), key=evidence.model.__getitem__, default=None)
+    return evidence.keyword.get(best, 0.0) >= _WHOLE_KEYWORD and model_best in (best, None)
 
 
 def _tied(evidence: _Evidence, best: str) -> bool:

@@ -164,9 +164,9 @@ def figures(matcher: Matcher, path: Path) -> Figures:
 
 FLOORS = {
     # set: (right ≥, one tap ≥, wrong ≤, out of scope answered ≤, danger first ≥, false alarms ≤)
-    "sealed/sealed.jsonl": (0.83, 0.93, 0.04, 0.10, 0.90, 0.02),
-    "tune/tune.jsonl": (0.83, 0.93, 0.04, 0.14, 0.92, 0.02),
-    "queries_es.jsonl": (0.93, 0.97, 0.03, 0.0, 0.0, 0.015),
+    "sealed/sealed.jsonl": (0.82, 0.93, 0.03, 0.08, 0.90, 0.02),
+    "tune/tune.jsonl": (0.82, 0.93, 0.03, 0.06, 0.90, 0.02),
+    "queries_es.jsonl": (0.91, 0.97, 0.025, 0.0, 0.0, 0.01),
 }
 
 
