@@ -362,10 +362,12 @@ async def test_memory_comes_back_after_clients_sending_a_megabyte_each_go(tmp_pa
 async def test_a_flood_of_refused_requests_writes_a_few_lines_not_one_each(tmp_path: Path) -> None:
     async with pregunta_serve(tmp_path) as served, httpx.AsyncClient(trust_env=False, limits=httpx.Limits(max_connections=20)) as client:
         headers = {"content-type": "application/json", "x-hub-signature-256": "sha256=forged"}
+        started = time.monotonic()
         answers = await asyncio.gather(*(client.post(served.public + "/webhooks/whatsapp", content=b"{}", headers=headers) for _ in range(1000)))
+        intervals = 1 + int((time.monotonic() - started) // 10)  # one line per 10 s window, on a slow machine several
         assert {a.status_code for a in answers} == {403}
     lines = [line for line in served.lines() if "signature" in line]
-    assert 1 <= len(lines) <= 5, lines
+    assert 1 <= len(lines) <= 2 * intervals + 3, lines
     assert any("not logged" in line for line in lines)  # and how many were left out
 
 
