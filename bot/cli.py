@@ -20,7 +20,6 @@ from bot import content_status, logs
 from bot.channels.terminal import run_chat
 from bot.content import Content, load_content
 from bot.conversation import Conversations, MemoryStates
-from bot.db import open_db
 from bot.errors import ContentError, PreguntaError, SettingsError
 from bot.matcher import Matcher
 from bot.privacy import pseudonym_key
@@ -29,6 +28,7 @@ from bot.report.write import write_report
 from bot.rollup import PurgeResult, purge
 from bot.server import run
 from bot.settings import Settings, load_settings
+from bot.storage import describe, exists, open_storage
 from bot.usage import UsageLog
 
 __all__ = ["main"]
@@ -79,7 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("--lang", default="es", help="the language the user chose (default es)")
     _content_option(match)
 
-    command("serve", _serve, "Run the bot: every channel whose settings are present, and the webhook server.")
+    serve = command("serve", _serve, "Run the bot: every channel whose settings are present, and the webhook server.")
+    serve.add_argument(
+        "--workers", type=_positive, help="server processes sharing the port and the database (default PREGUNTA_WORKERS, 1)"
+    )
 
     report = command(
         "report",
@@ -221,12 +224,12 @@ def _labels(args: argparse.Namespace, settings: Settings) -> Labels:
 
 
 def _purge(args: argparse.Namespace, settings: Settings) -> int:
-    path = settings.pregunta_db
-    if not path.exists():
-        print(f"nada que purgar: {path} no existe")
+    target = settings.pregunta_db
+    if not exists(target):
+        print(f"nada que purgar: {describe(target)} no existe")
         return 0
     days = args.days or settings.pregunta_retention_days
-    result = asyncio.run(_purge_file(path, days))
+    result = asyncio.run(_purge_file(target, days))
     print(
         f"{result.events:,} eventos de {result.days} días anteriores al {result.before} pasaron a conteos diarios "
         f"y se borraron; {result.messages} ids de mensajes y {result.states} estados de conversación olvidados."
@@ -234,8 +237,8 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _purge_file(path: Path, days: int) -> PurgeResult:
-    db = await open_db(path)
+async def _purge_file(target: Path | str, days: int) -> PurgeResult:
+    db = await open_storage(target, wait=30.0)
     try:
         return await purge(db, days)
     finally:
@@ -281,6 +284,8 @@ def _positive(value: str) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "workers", None):
+        settings = settings.model_copy(update={"pregunta_workers": args.workers})
     _logging(settings)
     if not (settings.telegram_enabled or settings.whatsapp_enabled):
         logging.getLogger("bot").warning("no channel configured: set TELEGRAM_BOT_TOKEN or WHATSAPP_TOKEN")

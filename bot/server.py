@@ -4,7 +4,9 @@
 channels share included; `create_app(runtime)` returns the Starlette app whose routes are
 /healthz, /metrics and whatever the channels mount (/webhooks/telegram, /webhooks/whatsapp).
 `serve(settings)` runs it under uvicorn; `run(settings)` runs `serve` on uvloop where it is
-installed (uvicorn's own loop setting never applies: we hand it a running loop).
+installed (uvicorn's own loop setting never applies: we hand it a running loop), or, with
+`PREGUNTA_WORKERS` / `serve --workers N` above 1, supervises N such processes sharing the
+port (SO_REUSEPORT) and one database (`bot.storage`, `bot.inbox`).
 """
 
 from __future__ import annotations
@@ -14,33 +16,37 @@ import contextlib
 import dataclasses
 import errno
 import logging
+import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channels.base import Channel, RememberedDedup
+from bot.channels.base import Channel
 from bot.channels.http import SharedSession
 from bot.content import load_content
-from bot.conversation import Conversations, FloodGuard, MemoryStates
-from bot.db import SqliteStates, open_db, remember_message
+from bot.conversation import Conversations, FloodGuard, MemoryStates, StoredStates
 from bot.errors import ContentError, SettingsError
+from bot.inbox import Inbox
 from bot.matcher import Matcher
 from bot.metrics import Metrics
 from bot.privacy import pseudonym_key
 from bot.settings import Settings
+from bot.storage import Storage, StorageUnavailable, open_storage
 from bot.usage import UsageLog
 
-__all__ = ["Runtime", "create_app", "run", "serve"]
+__all__ = ["Runtime", "create_app", "run", "serve", "storage_health", "supervise"]
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +62,10 @@ class Runtime:
     http: SharedSession = field(default_factory=SharedSession)  # outbound calls of every channel
     started: bool = False
     reload_failures: int = 0
-    db: aiosqlite.Connection | None = None  # user states and webhook message ids
+    storage: Storage | None = None  # user states and the inbox (webhook dedup, flood counts)
+    inbox: Inbox | None = None
     usage: UsageLog | None = None
+    worker_index: int = 0  # which of `serve --workers N` this process is (0: the one that polls Telegram)
     _watcher: asyncio.Task[None] | None = None
     _stop_watching: asyncio.Event = field(default_factory=asyncio.Event)
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -74,24 +82,39 @@ class Runtime:
             metrics=metrics,
         )
         runtime = cls(settings, conversations, metrics)
-        runtime.channels = _channels(settings, conversations, metrics, runtime.http, runtime._remember)
+        runtime.worker_index = int(os.environ.get("PREGUNTA_WORKER_INDEX", "0") or 0)
+        runtime.channels = _channels(settings, conversations, metrics, runtime.http)
         return runtime
 
     async def start(self) -> None:
         if self.started:
             return
         self.started = True
-        # The database first: a chosen language survives restarts, a redelivered webhook
-        # is recognised, and every turn is logged before any channel takes a message.
-        self.db = await open_db(self.settings.pregunta_db)
-        self.conversations.states = SqliteStates(self.db)
-        self.usage = UsageLog(self.settings.pregunta_db, retention_days=self.settings.pregunta_retention_days)
+        # The database first: a chosen language survives restarts, an accepted message is
+        # stored before it is acknowledged, and every turn is logged before any channel
+        # takes a message. Messages left pending by a previous run are answered first.
+        settings = self.settings
+        self.storage = await open_storage(settings.pregunta_db, wait=settings.pregunta_db_wait)
+        self.conversations.states = StoredStates(self.storage, wait=settings.pregunta_db_wait)
+        self.inbox = Inbox(
+            self.storage,
+            flood_messages=settings.pregunta_flood_messages,
+            flood_seconds=settings.pregunta_flood_seconds,
+            lease=settings.pregunta_inbox_lease,
+            put_wait=settings.pregunta_db_wait,
+        )
+        self.usage = UsageLog(settings.pregunta_db, retention_days=settings.pregunta_retention_days if self.worker_index == 0 else None)
         await self.usage.start()
         self.conversations.usage = self.usage
         await self.http.open()  # held by the runtime too, so it outlives any one channel
         for channel in self.channels:
+            handler = getattr(channel, "handle_claimed", None)
+            if handler is not None:
+                channel.inbox = self.inbox  # type: ignore[attr-defined]
+                self.inbox.register(channel.name, handler)
             await channel.start()
             log.info("channel %s started", channel.name)
+        await self.inbox.start()
         self._stop_watching.clear()
         self._watcher = asyncio.create_task(self._watch_content())
 
@@ -104,11 +127,18 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
             self._watcher = None
+        # Claim nothing more; replies under way get a few seconds, the rest stay in the
+        # inbox (released at once for the next process) and are answered after a restart.
+        if self.inbox is not None:
+            drain = max((float(getattr(c, "drain_seconds", 5.0)) for c in self.channels), default=5.0)
+            await self.inbox.stop(drain=drain)
         for channel in reversed(self.channels):
             try:
                 await channel.stop()
             except Exception:
                 log.exception("channel %s did not stop cleanly", channel.name)
+            if hasattr(channel, "inbox"):
+                channel.inbox = None
         await self.http.close()
         # after the channels, so the replies they finished are logged; then flushed
         self.conversations.usage = None
@@ -116,19 +146,10 @@ class Runtime:
             await self.usage.close()
             self.usage = None
         self.conversations.states = MemoryStates()
-        if self.db is not None:
-            await self.db.close()
-            self.db = None
-
-    def _remember(self, channel: str) -> Callable[[str], Coroutine[Any, Any, bool]]:
-        """Platforms re-deliver webhooks: the channel's `first_time`, kept in the database."""
-
-        async def remember(message_id: str) -> bool:
-            if self.db is None:
-                return True
-            return await remember_message(self.db, channel, message_id)
-
-        return remember
+        self.inbox = None
+        if self.storage is not None:
+            await self.storage.close()
+            self.storage = None
 
     async def reload(self) -> bool:
         """Load the content again. A broken edit keeps the last good content serving and
@@ -170,55 +191,70 @@ class Runtime:
 
     async def _healthz(self, request: Request) -> Response:
         content = self.conversations.matcher.content
-        database = await self._database_writable()
+        storage, healthy = await storage_health(self)
         body = {
-            "status": "ok" if database == "ok" else "degraded",
-            "database": database,
-            "usage_log": dataclasses.asdict(self.usage.counters()) if self.usage else None,
+            "status": "ok" if healthy else "degraded",
+            **storage,
             "content_version": content.version,
             "content_loaded_at": content.loaded_at,
             "content_load_seconds": round(content.load_seconds, 4),
             "content_reload_failures": self.reload_failures,
             "channels": [channel.name for channel in self.channels],
         }
-        return JSONResponse(body, status_code=200 if database == "ok" else 503)
-
-    async def _database_writable(self) -> str:
-        if self.db is None:
-            return "not open"
-        try:
-            await self.db.execute("BEGIN IMMEDIATE")  # takes the write lock, writes nothing
-            await self.db.execute("ROLLBACK")
-            return "ok"
-        except Exception as exc:
-            return f"not writable: {exc}"
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     async def _metrics(self, request: Request) -> Response:
         if self.usage is not None:
             counters = self.usage.counters()
             for state in ("written", "dropped", "failed", "queued"):
                 self.metrics.usage_events.labels(state).set(getattr(counters, state))
+        if self.storage is not None:
+            with contextlib.suppress(StorageUnavailable):
+                self.metrics.inbox_pending.set(await self.storage.pending())
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-def _channels(
-    settings: Settings,
-    conversations: Conversations,
-    metrics: Metrics,
-    http: SharedSession,
-    remember: Callable[[str], Callable[[str], Coroutine[Any, Any, bool]]],
-) -> list[Channel]:
+async def storage_health(runtime: Runtime) -> tuple[dict[str, Any], bool]:
+    """The storage fields of /healthz, and whether they are healthy.
+
+    Never probes with a write (a probe that takes the write lock undoes or blocks the
+    real writers): it reports what the real writers last saw (the states and inbox
+    connection, the usage log's own one) and reads the inbox's size with a short bound.
+    "database" stays "ok" or the reason, as before; "storage", "inbox" are added.
+    """
+    storage = runtime.storage
+    usage = runtime.usage
+    if storage is None:
+        return {"database": "not open", "storage": None, "inbox": None, "usage_log": None}, False
+    writers = storage.health
+    usage_health = usage.health() if usage is not None else {"status": "ok", "reason": None}
+    reasons = [r for r in (writers.reason, usage_health.get("reason")) if r]
+    pending: int | None
+    try:
+        pending = await asyncio.wait_for(storage.pending(), 0.5)
+    except (StorageUnavailable, TimeoutError):
+        pending = None
+    inbox = runtime.inbox
+    fields: dict[str, Any] = {
+        "database": "ok" if not reasons else f"degraded: {reasons[0]}",
+        "storage": {"kind": storage.kind, **writers.as_dict(), "usage_log": usage_health},
+        "inbox": {"pending": pending, **(inbox.status() if inbox is not None else {})},
+        "usage_log": dataclasses.asdict(usage.counters()) if usage is not None else None,
+    }
+    return fields, not reasons
+
+
+def _channels(settings: Settings, conversations: Conversations, metrics: Metrics, http: SharedSession) -> list[Channel]:
+    """The channels whose settings are present; the inbox (set at start) deduplicates their deliveries."""
     channels: list[Channel] = []
     if settings.telegram_enabled:
         from bot.channels.telegram import TelegramChannel
 
-        dedup = RememberedDedup(remember("telegram"))
-        channels.append(TelegramChannel(settings, conversations, metrics, http=http, dedup=dedup))
+        channels.append(TelegramChannel(settings, conversations, metrics, http=http))
     if settings.whatsapp_enabled:
         from bot.channels.whatsapp import WhatsAppChannel
 
-        dedup = RememberedDedup(remember("whatsapp"))
-        channels.append(WhatsAppChannel(settings, conversations, metrics, http=http, dedup=dedup))
+        channels.append(WhatsAppChannel(settings, conversations, metrics, http=http))
     return channels
 
 
@@ -236,13 +272,19 @@ def create_app(runtime: Runtime) -> Starlette:
     return app
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Bind before anything starts, so a port in use is one clear line, not a traceback."""
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """Bind before anything starts, so a port in use is one clear line, not a traceback.
+
+    With `reuse_port`, several processes bind the same port and the kernel spreads the
+    connections among them (`serve --workers`).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # With the protocol named, asyncio sets TCP_NODELAY on accepted connections; without
     # it every two-part response waited ~40 ms for the peer's delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -257,7 +299,7 @@ def bind(host: str, port: int) -> socket.socket:
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or Ctrl-C; channels stop and queues flush before returning."""
     runtime = Runtime.build(settings)
-    sock = bind(settings.pregunta_host, settings.pregunta_port)
+    sock = bind(settings.pregunta_host, settings.pregunta_port, reuse_port=_WORKER_ENV in os.environ)
     # uvicorn re-raises the signal that stopped it once it is done; by then the lifespan
     # has stopped the channels and flushed the log, so that echo must not kill us.
     previous = {}
@@ -275,7 +317,7 @@ async def serve(settings: Settings) -> None:
         server = uvicorn.Server(config)
         if previous:  # the main thread: SIGHUP reloads the content, as daemons do
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(runtime.reload()))
-        log.info("listening on http://%s:%d", settings.pregunta_host, sock.getsockname()[1])
+        log.info("listening on http://%s:%d (worker %s)", settings.pregunta_host, sock.getsockname()[1], runtime.inbox.worker if runtime.inbox else "-")
         await server.serve(sockets=[sock])
     finally:
         await runtime.stop()
@@ -285,7 +327,11 @@ async def serve(settings: Settings) -> None:
 
 
 def run(settings: Settings) -> None:
-    """`serve(settings)` to the end, on uvloop when it is installed (Linux, macOS)."""
+    """`serve(settings)` to the end, on uvloop when it is installed (Linux, macOS); with
+    more than one worker, `supervise` them instead."""
+    if settings.pregunta_workers > 1 and _WORKER_ENV not in os.environ:
+        supervise(settings)
+        return
     try:
         import uvloop
     except ImportError:
@@ -296,3 +342,70 @@ def run(settings: Settings) -> None:
 
 def _ignore(signum: int, frame: object) -> None:
     log.info("stopped by signal %d", signum)
+
+
+# -- several processes on one port -------------------------------------------------------
+
+_WORKER_ENV = "PREGUNTA_WORKER_INDEX"
+
+
+def supervise(settings: Settings) -> None:
+    """Run `settings.pregunta_workers` server processes on one port until SIGTERM or Ctrl-C.
+
+    Each worker is `pregunta serve` with PREGUNTA_WORKER_INDEX set: it binds the port with
+    SO_REUSEPORT, so the kernel spreads connections among them, and shares the database
+    (state, inbox, flood counts) with the others. Worker 0 alone polls Telegram and
+    purges. The parent checks the port first (one clear line when it is taken), restarts
+    a worker that dies (at most once a second), forwards SIGHUP, and on SIGTERM stops
+    them all and waits for them (each finishes or hands back what it holds).
+    """
+    count = settings.pregunta_workers
+    probe = bind(settings.pregunta_host, settings.pregunta_port, reuse_port=True)  # port in use: SettingsError now
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    def reload(signum: int, frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGHUP)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous_hup = signal.signal(signal.SIGHUP, reload)
+    children: list[subprocess.Popen[bytes]] = []
+    started: list[float] = []
+    try:
+        for index in range(count):
+            children.append(_spawn(index))
+            started.append(time.monotonic())
+        log.info("supervising %d workers on %s:%d", count, settings.pregunta_host, settings.pregunta_port)
+        while not stopping.wait(0.2):
+            for index, child in enumerate(children):
+                if child.poll() is not None and not stopping.is_set():
+                    log.error("worker %d exited with %s; starting it again", index, child.returncode)
+                    if time.monotonic() - started[index] < 1.0:
+                        time.sleep(1.0)
+                    children[index] = _spawn(index)
+                    started[index] = time.monotonic()
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for child in children:
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.error("a worker did not stop within 30 s of SIGTERM: killed")
+                child.kill()
+                child.wait()
+        probe.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        signal.signal(signal.SIGHUP, previous_hup)
+
+
+def _spawn(index: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, _WORKER_ENV: str(index)}
+    return subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env)

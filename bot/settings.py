@@ -27,7 +27,9 @@ class Settings(BaseSettings):
 
     # content and data
     pregunta_content: Path = _ROOT / "content"
-    pregunta_db: Path = Path("data/pregunta.sqlite3")
+    pregunta_db: Path | str = Path("data/pregunta.sqlite3")  # a SQLite file, or a postgresql:// URL
+    pregunta_db_wait: float = Field(default=1.0, gt=0, le=60)  # seconds a reply may wait on the database
+    pregunta_inbox_lease: float = Field(default=15.0, ge=1, le=600)  # a crashed process's messages are taken over after this
     pregunta_pseudonym_key: SecretStr | None = None
     pregunta_retention_days: int = Field(default=180, ge=1)
     pregunta_serve_drafts: Annotated[list[str], NoDecode] = []  # language codes whose draft translations are served
@@ -38,6 +40,7 @@ class Settings(BaseSettings):
     # the web server shared by the webhooks
     pregunta_host: str = "127.0.0.1"
     pregunta_port: int = Field(default=8080, ge=0, le=65535)
+    pregunta_workers: int = Field(default=1, ge=1, le=64)  # server processes on the port (`serve --workers`)
 
     # Telegram
     telegram_bot_token: SecretStr | None = None
@@ -57,6 +60,14 @@ class Settings(BaseSettings):
     # rate limit: more than this many messages in the window gets one "slow down"
     pregunta_flood_messages: int = Field(default=20, ge=1)
     pregunta_flood_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("pregunta_db", mode="before")
+    @classmethod
+    def _path_or_url(cls, value: object) -> object:
+        """A postgresql:// URL stays a string (a Path would fold its '//'); anything else is a path."""
+        if isinstance(value, str):
+            return value.strip() if value.strip().startswith(("postgresql://", "postgres://")) else Path(value)
+        return value
 
     @field_validator("pregunta_serve_drafts", mode="before")
     @classmethod

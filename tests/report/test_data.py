@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.conversation import Conversations, MemoryStates, Turn
-from bot.db import GUATEMALA, open_db
+from bot.clock import GUATEMALA
+from bot.storage import open_storage as open_db
 from bot.matcher import Matcher
 from bot.replies import Incoming, Kind
 from bot.report.data import build_report

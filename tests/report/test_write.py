@@ -22,7 +22,7 @@ import pytest
 
 from bot.conversation import Conversations, FloodGuard, MemoryStates, Turn
 from bot.clock import GUATEMALA
-from bot.db import open_db
+from bot.storage import open_storage as open_db
 from bot.errors import PreguntaError
 from bot.matcher import Matcher
 from bot.replies import Incoming, Kind, Reply
@@ -271,7 +271,7 @@ async def test_purged_days_still_count(db_path: Path, log: UsageLog) -> None:
         before = await build_report(db, retention_days=180, k=1)
         result = await purge(db, 4)
         after = await build_report(db, retention_days=4, k=1)
-        assert list(await db.execute_fetchall("SELECT COUNT(DISTINCT day) FROM events")) == [(5,)]  # today and 4 before
+        assert list(await db.fetch("SELECT COUNT(DISTINCT day) FROM events")) == [(5,)]  # today and 4 before
     finally:
         await db.close()
     assert result.days == 5 and result.events == sum(3 * (d + 1) + 3 for d in range(5, 10))
