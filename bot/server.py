@@ -112,6 +112,8 @@ class Runtime:
             if handler is not None:
                 channel.inbox = self.inbox  # type: ignore[attr-defined]
                 self.inbox.register(channel.name, handler)
+            if hasattr(channel, "polls"):
+                channel.polls = self.worker_index == 0  # one Telegram poller per token
             await channel.start()
             log.info("channel %s started", channel.name)
         await self.inbox.start()
