@@ -99,39 +99,51 @@ class PurgeCounts:
 
 
 class Health:
-    """The last outcome of the real writers: ok, or degraded with the reason.
+    """The last outcome of each kind of write (storing messages, saving states, events…):
+    ok, or degraded with the reason.
 
-    Logged once when a condition starts (or changes) and once when writes work again,
-    never once per message: a full disk under load used to print thousands of tracebacks.
+    A kind that failed counts as failing until that same kind works again, `settle`
+    seconds after its last failure (on a nearly full disk an UPDATE in place, or an INSERT
+    that fits a page, works while the next one fails: that is not a recovery). Logged once
+    when a condition starts (or changes) and once when it ends, never once per message: a
+    full disk under load used to print thousands of tracebacks.
     """
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, settle: float = 2.0) -> None:
         self.what = what
+        self.settle = settle
         self.errors = 0
-        self.reason: str | None = None  # None: the last write worked
         self.since: float | None = None
-        self._condition: str | None = None
+        self._failing: dict[str, str] = {}  # kind of write → condition
+        self._last_failure: dict[str, float] = {}
 
     @property
     def ok(self) -> bool:
-        return self.reason is None
+        return not self._failing
 
-    def success(self) -> None:
-        if self.reason is not None:
-            log.warning("%s: writes work again (after %d failure(s))", self.what, self.errors)
-            self.reason = None
-            self.since = None
-            self._condition = None
+    @property
+    def reason(self) -> str | None:
+        if not self._failing:
+            return None
+        kind, why = next(iter(self._failing.items()))
+        return f"{why} ({kind})"
 
-    def failure(self, exc: BaseException, doing: str = "write") -> None:
+    def success(self, kind: str = "write") -> None:
+        if kind in self._failing and time.monotonic() - self._last_failure.get(kind, 0.0) >= self.settle:
+            del self._failing[kind]
+            log.warning("%s: %s works again (%d failure(s) so far)", self.what, kind, self.errors)
+            if not self._failing:
+                self.since = None
+
+    def failure(self, exc: BaseException, kind: str = "write") -> None:
         self.errors += 1
-        reason = f"{doing}: {condition(exc)}"
-        if reason != self._condition:
-            log.warning("%s: %s failed: %s: %s", self.what, doing, type(exc).__name__, str(exc)[:200])
-            self._condition = reason
-        if self.reason is None:
+        why = condition(exc)
+        if self._failing.get(kind) != why:
+            log.warning("%s: %s failed: %s: %s", self.what, kind, type(exc).__name__, str(exc)[:200])
+        if not self._failing:
             self.since = time.time()
-        self.reason = reason
+        self._failing[kind] = why
+        self._last_failure[kind] = time.monotonic()
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": "ok" if self.ok else "degraded", "reason": self.reason, "since": self.since, "errors": self.errors}
@@ -151,6 +163,18 @@ def condition(exc: BaseException) -> str:
         if any(word in text for word in words):
             return name
     return type(exc).__name__
+
+
+_KINDS = {
+    "put": "storing messages", "finish": "saving states", "save_state": "saving states",
+    "claim": "claiming messages", "renew": "claiming messages", "release": "claiming messages", "later": "claiming messages",
+    "write": "writing usage events", "run": "housekeeping",
+}  # fmt: skip
+
+
+def _kind(job: object) -> str:
+    """What a backend's job does, for Health: its function's name in words."""
+    return _KINDS.get(getattr(job, "__name__", ""), "writing")
 
 
 _PLACEHOLDER = re.compile(r"\?(\d*)")

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import PreguntaError
 from bot.storage.base import (
+    _kind,
     MESSAGE_KEEP_HOURS,
     Claimed,
     Finished,
@@ -203,15 +204,15 @@ class PostgresStorage:
                             result = await job(connection)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             if write:
-                self.health.failure(exc)
+                self.health.failure(exc, _kind(job))
             raise StorageUnavailable(f"database {self.where}: {exc}") from exc
         except TimeoutError as exc:
             error = StorageUnavailable(f"database {self.where}: no answer within {bound:g} s (bounded wait)")
             if write:
-                self.health.failure(error)
+                self.health.failure(error, _kind(job))
             raise error from exc
         if write:
-            self.health.success()
+            self.health.success(_kind(job))
         return result
 
     async def close(self) -> None:
@@ -296,7 +297,10 @@ class PostgresStorage:
         return await self._run(lambda c: c.fetchval("SELECT state FROM user_state WHERE key = $1", key), write=False)  # type: ignore[no-any-return]
 
     async def put_state(self, key: str, state: str) -> None:
-        await self._run(lambda c: c.execute(_UPSERT_STATE, key, state, time.time()))
+        async def save_state(connection: Any) -> None:
+            await connection.execute(_UPSERT_STATE, key, state, time.time())
+
+        await self._run(save_state)
 
     # -- usage log, report, housekeeping ------------------------------------------------
 

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from bot.errors import PreguntaError
 from bot.storage.base import (
+    _kind,
     MESSAGE_KEEP_HOURS,
     Claimed,
     Finished,
@@ -187,14 +188,14 @@ class SqliteStorage:
             result = await asyncio.get_running_loop().run_in_executor(self._pool, self._call, job, deadline)
         except sqlite3.Error as exc:
             if write:
-                self.health.failure(exc)
+                self.health.failure(exc, _kind(job))
             raise StorageUnavailable(f"database {self.path}: {exc}") from exc
         except StorageUnavailable as exc:
             if write:
-                self.health.failure(exc)
+                self.health.failure(exc, _kind(job))
             raise
         if write:
-            self.health.success()
+            self.health.success(_kind(job))
         return result
 
     def _call(self, job: Callable[[sqlite3.Connection], T], deadline: float) -> T:
@@ -340,10 +341,10 @@ class SqliteStorage:
         return await self._run(get, write=False)
 
     async def put_state(self, key: str, state: str) -> None:
-        def put(db: sqlite3.Connection) -> None:
+        def save_state(db: sqlite3.Connection) -> None:
             db.execute(_UPSERT_STATE, (key, state, time.time()))
 
-        await self._run(put)
+        await self._run(save_state)
 
     # -- usage log, report, housekeeping ------------------------------------------------
 
