@@ -383,8 +383,8 @@ async def serving(
         PREGUNTA_DB_WAIT="5",  # a loaded 2-core machine: let the database take its turn rather than fall back
         PREGUNTA_PSEUDONYM_KEY="bench-pseudonym-key-" + "k" * 16,
         PREGUNTA_LOG_LEVEL="INFO",
-        **env_extra,
     )
+    env.update(env_extra)  # a PREGUNTA_DB of the caller's (PostgreSQL) wins
     process = await asyncio.create_subprocess_exec(
         *_pinned(command, pin), cwd=folder, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,

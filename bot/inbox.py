@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from bot.conversation import Context, Pending, flood_verdict, load_state
-from bot.storage import Claimed, Finished, NewMessage, Storage, StorageUnavailable
+from bot.storage import ClaimFor, Claimed, Finished, NewMessage, Storage, StorageUnavailable
 
 __all__ = ["Handler", "Inbox", "Ticket"]
 
@@ -138,7 +138,7 @@ class Inbox:
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
-        self._put = _Grouped(self._put_now)
+        self._put: _Grouped[NewMessage, tuple[bool, Claimed | None]] = _Grouped(self._put_now)
         self._finisher = _Grouped(self._finish_now)
         self._unsaved: list[Finished] = []  # finishes the database refused: written again later
 
@@ -148,15 +148,21 @@ class Inbox:
         self._handlers[channel] = handler
 
     async def put(self, messages: Sequence[NewMessage]) -> list[bool]:
-        """Store accepted messages (one grouped transaction); True for each new one.
+        """Store accepted messages (one grouped transaction); True for each new one. A new
+        message that is its person's next one is claimed by this process in the same
+        transaction and handled at once; the others wait for the worker.
 
         Raises StorageUnavailable when the database does not take them within `put_wait`:
         the caller then answers without the inbox (and counts it).
         """
         if not messages:
             return []
-        new = await self._put(list(messages))
-        if any(new):
+        results = await self._put(list(messages))
+        new = [fresh for fresh, _ in results]
+        claimed = [c for _, c in results if c is not None]
+        for item in claimed:
+            self._spawn(item)
+        if len(claimed) < new.count(True):
             self._wake.set()
         return new
 
@@ -221,13 +227,16 @@ class Inbox:
                     await asyncio.sleep(pause)
                     continue
             for item in claimed:
-                task = asyncio.create_task(self._handle(item))
-                self._active.add(task)
-                task.add_done_callback(self._done)
+                self._spawn(item)
             if claimed and len(claimed) >= min(free, 128):
                 continue  # there may be more
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
+
+    def _spawn(self, claimed: Claimed) -> None:
+        task = asyncio.create_task(self._handle(claimed))
+        self._active.add(task)
+        task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._active.discard(task)
@@ -274,8 +283,24 @@ class Inbox:
         if not kept[0]:
             log.warning("inbox: a claim expired before its reply was saved; another process may answer it too")
 
-    async def _put_now(self, messages: list[NewMessage]) -> list[bool]:
-        return await self.storage.put_messages(messages, wait=self.put_wait)
+    async def _put_now(self, messages: list[NewMessage]) -> list[tuple[bool, Claimed | None]]:
+        """One transaction for the grouped messages; the new ones claimed when this process has room."""
+        room = self.concurrency - len(self._active)
+        claim = None
+        if room > 0 and not self._stopping.is_set() and self._loop_task is not None and self._handlers:
+            claim = ClaimFor(self.worker, tuple(self._handlers), room, self.lease, self.flood_seconds)
+        new, claimed = await self.storage.put_messages(messages, wait=self.put_wait, claim=claim)
+        # Claimed rows come in id order, the order the new messages were inserted; a claimed
+        # row is the first new message of its person in the batch, so walking both in step
+        # gives each claim back to the message it belongs to (and so to the caller that sent it).
+        pending = sorted(claimed, key=lambda c: c.id)
+        result: list[tuple[bool, Claimed | None]] = []
+        for message, fresh in zip(messages, new):
+            match = None
+            if fresh and pending and pending[0].person == message.person and pending[0].channel == message.channel:
+                match = pending.pop(0)
+            result.append((fresh, match))
+        return result
 
     async def _finish_now(self, items: list[Finished]) -> list[bool]:
         return await self.storage.finish(self.worker, items)

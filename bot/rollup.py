@@ -37,7 +37,7 @@ SELECT day, channel, lang, 'language' AS kind, topic, COUNT(*) AS n FROM (
     SELECT day, channel, lang, chose_lang AS topic,
            LAG(chose_lang) OVER (PARTITION BY user_key ORDER BY at, id) AS before
     FROM events WHERE chose_lang IS NOT NULL
-) WHERE day BETWEEN ? AND ? AND before IS NOT NULL AND before != topic
+) AS choices WHERE day BETWEEN ? AND ? AND before IS NOT NULL AND before != topic
 GROUP BY day, channel, lang, topic
 """
 # Changes whose earlier choice is about to be purged while the later one stays: the
@@ -49,7 +49,7 @@ SELECT day, channel, lang, 'language' AS kind, topic, COUNT(*) AS n FROM (
            LAG(chose_lang) OVER (PARTITION BY user_key ORDER BY at, id) AS before,
            LAG(day) OVER (PARTITION BY user_key ORDER BY at, id) AS before_day
     FROM events WHERE chose_lang IS NOT NULL
-) WHERE day >= ?1 AND before_day < ?1 AND before IS NOT NULL AND before != topic
+) AS choices WHERE day >= ?1 AND before_day < ?1 AND before IS NOT NULL AND before != topic
 GROUP BY day, channel, lang, topic
 """
 _CHOICES = """
@@ -148,7 +148,7 @@ async def bounds(db: Storage) -> tuple[date, date] | None:
     """The first and last day with any data, raw or rolled up; None for an empty database."""
     sql = """SELECT MIN(d), MAX(d) FROM (
         SELECT MIN(day) AS d FROM events UNION ALL SELECT MAX(day) FROM events
-        UNION ALL SELECT MIN(day) FROM daily UNION ALL SELECT MAX(day) FROM daily)"""
+        UNION ALL SELECT MIN(day) FROM daily UNION ALL SELECT MAX(day) FROM daily) AS days"""
     rows = list(await db.fetch(sql))
     first, last = rows[0] if rows else (None, None)
     if first is None or last is None:

@@ -17,7 +17,7 @@ import pytest
 from bot.conversation import StoredStates, dump_state
 from bot.dialogue import State, Step
 from bot.errors import PreguntaError
-from bot.storage import MESSAGE_KEEP_HOURS, Finished, NewMessage, Storage, StorageUnavailable, digest, open_storage
+from bot.storage import MESSAGE_KEEP_HOURS, ClaimFor, Finished, NewMessage, Storage, StorageUnavailable, digest, open_storage
 from bot.storage.sqlite import SCHEMA_VERSION, SqliteStorage, schema_version
 
 # The first released schema, written out here as it was, not imported: the upgrade test
@@ -96,7 +96,7 @@ async def test_version_1_file_is_upgraded_in_place_keeping_every_row(db_path: Pa
         ]
         assert await db.fetch("SELECT day, events, changes FROM daily") == [("2025-06-01", 42, 0)]
         # the tables of later versions work on the upgraded file
-        assert await db.put_messages([message(1)]) == [True]
+        assert (await db.put_messages([message(1)]))[0] == [True]
         await StoredStates(db).put("k", State(Step.READY, "quc"))
         assert await StoredStates(db).get("k") == State(Step.READY, "quc")
         applied = [r[0] for r in await db.fetch("SELECT version FROM schema_version ORDER BY version")]
@@ -122,7 +122,7 @@ async def test_message_ids_seen_before_the_upgrade_stay_recognised(db_path: Path
     raw.close()
     db = await open_storage(db_path)
     try:
-        assert await db.put_messages([message(1), message(2)]) == [False, True]
+        assert (await db.put_messages([message(1), message(2)]))[0] == [False, True]
     finally:
         await db.close()
 
@@ -166,10 +166,21 @@ async def test_unopenable_places_are_one_readable_error(tmp_path: Path) -> None:
 
 
 async def test_a_message_is_new_once_per_channel(store: Storage) -> None:
-    assert await store.put_messages([message(1), message(1), message(2)]) == [True, False, True]
-    assert await store.put_messages([message(1)]) == [False]
-    assert await store.put_messages([message(1, channel="telegram")]) == [True]  # ids are per channel
+    assert (await store.put_messages([message(1), message(1), message(2)]))[0] == [True, False, True]
+    assert (await store.put_messages([message(1)]))[0] == [False]
+    assert (await store.put_messages([message(1, channel="telegram")]))[0] == [True]  # ids are per channel
     assert await store.pending() == 3
+
+
+async def test_storing_claims_each_persons_next_message_at_once(store: Storage) -> None:
+    """The process that receives a message answers it without a second transaction, unless
+    the person's previous message is still being answered (then it waits its turn)."""
+    how = ClaimFor("w1", ("whatsapp",), 10, 30.0, 10.0)
+    new, claimed = await store.put_messages([message(1, "ana"), message(2, "ana"), message(3, "luis")], claim=how)
+    assert new == [True, True, True] and [(c.person, c.body) for c in claimed] == [("ana", '{"text": "m1"}'), ("luis", '{"text": "m3"}')]
+    new, claimed = await store.put_messages([message(4, "luis"), message(5, "eva")], claim=ClaimFor("w2", ("whatsapp",), 10, 30.0, 10.0))
+    assert [c.person for c in claimed] == ["eva"]  # luis is w1's until his first message is done
+    assert await store.claim("w2", ["whatsapp"], limit=10, lease=30, flood_window=10) == []
 
 
 async def test_one_person_at_a_time_oldest_first_others_in_parallel(store: Storage) -> None:
@@ -248,7 +259,7 @@ async def test_old_answered_messages_and_stale_states_are_forgotten(store: Stora
     counts = await store.forget(now=later, retention_days=180, batch=1)
     assert (counts.messages, counts.states) == (1, 0)  # the pending message of ana stays, whatever its age
     assert await store.pending() == 1
-    assert await store.put_messages([message(1)]) == [True]  # forgotten: a very late redelivery is new again
+    assert (await store.put_messages([message(1)]))[0] == [True]  # forgotten: a very late redelivery is new again
     counts = await store.forget(now=now + 181 * 86400, retention_days=180)
     assert counts.states == 1
 
@@ -310,6 +321,6 @@ async def test_a_locked_file_fails_within_the_bound_and_says_so(db_path: Path) -
         locker.execute("ROLLBACK")
         locker.close()
     db.health.settle = 0.0  # ok again at the first write that works
-    assert await db.put_messages([message(1)]) == [True]
+    assert (await db.put_messages([message(1)]))[0] == [True]
     assert db.health.ok
     await db.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.storage.base import (
     MESSAGE_KEEP_HOURS,
+    ClaimFor,
     Claimed,
     Finished,
     Health,
@@ -24,6 +25,7 @@ from bot.storage.postgres import is_postgres, safe_url
 
 __all__ = [
     "MESSAGE_KEEP_HOURS",
+    "ClaimFor",
     "Claimed",
     "Finished",
     "Health",

@@ -26,6 +26,7 @@ from bot.errors import PreguntaError
 
 __all__ = [
     "MESSAGE_KEEP_HOURS",
+    "ClaimFor",
     "Claimed",
     "Finished",
     "Health",
@@ -61,6 +62,17 @@ class NewMessage:
     address: str  # the platform's address to answer (phone, chat id): deleted once answered
     body: str  # JSON of what is needed to answer (the message): deleted once answered
     received: float  # unix time
+
+
+@dataclass(frozen=True)
+class ClaimFor:
+    """How a process claims: its name, its channels, how many at most, the lease and the flood window."""
+
+    worker: str
+    channels: tuple[str, ...]
+    limit: int
+    lease: float
+    flood_window: float
 
 
 @dataclass(frozen=True)
@@ -203,8 +215,12 @@ class Storage(Protocol):
 
     # -- the inbox ---------------------------------------------------------------------
 
-    async def put_messages(self, messages: Sequence[NewMessage], *, wait: float | None = None) -> list[bool]:
-        """Store accepted messages; for each, True when new, False when already in the inbox or answered."""
+    async def put_messages(
+        self, messages: Sequence[NewMessage], *, wait: float | None = None, claim: ClaimFor | None = None
+    ) -> tuple[list[bool], list[Claimed]]:
+        """Store accepted messages; for each, True when new, False when already in the inbox or
+        answered. With `claim`, the new ones that are their person's next message are claimed
+        in the same transaction (the process that received them answers them at once)."""
         ...
 
     async def claim(

@@ -19,6 +19,7 @@ from bot.errors import PreguntaError
 from bot.storage.base import (
     _kind,
     MESSAGE_KEEP_HOURS,
+    ClaimFor,
     Claimed,
     Finished,
     Health,
@@ -124,7 +125,7 @@ WITH heads AS (
     SELECT DISTINCT ON (person) id, channel, lease_until FROM inbox WHERE done IS NULL ORDER BY person, id
 ), picked AS (
     SELECT id FROM heads
-    WHERE (lease_until IS NULL OR lease_until < $3) AND channel = ANY($5::text[])
+    WHERE (lease_until IS NULL OR lease_until < $3) AND channel = ANY($5::text[]) AND ($6::bigint[] IS NULL OR id = ANY($6))
     ORDER BY id LIMIT $4
 )
 UPDATE inbox AS i SET claimed_by = $1, lease_until = $2, attempts = i.attempts + 1
@@ -225,18 +226,26 @@ class PostgresStorage:
 
     # -- the inbox -------------------------------------------------------------------
 
-    async def put_messages(self, messages: Sequence[NewMessage], *, wait: float | None = None) -> list[bool]:
+    async def put_messages(
+        self, messages: Sequence[NewMessage], *, wait: float | None = None, claim: ClaimFor | None = None
+    ) -> tuple[list[bool], list[Claimed]]:
         sql = (
             "INSERT INTO inbox (channel, digest, person, received, address, body) VALUES ($1, $2, $3, $4, $5, $6) "
             "ON CONFLICT (channel, digest) DO NOTHING RETURNING id"
         )
 
-        async def put(connection: Any) -> list[bool]:
-            new = []
+        async def put(connection: Any) -> tuple[list[bool], list[Claimed]]:
+            if claim is not None:  # one person at a time: a message another transaction is adding is seen first
+                for person in sorted({m.person for m in messages}):
+                    await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", person)
+            new, ids = [], []
             for m in messages:
                 row = await connection.fetchrow(sql, m.channel, m.digest, m.person, m.received, m.address, m.body)
                 new.append(row is not None)
-            return new
+                if row is not None:
+                    ids.append(row["id"])
+            claimed = await _claim_heads(connection, claim, ids) if claim is not None and ids else []
+            return new, claimed
 
         return await self._run(put, wait=wait)
 
@@ -245,21 +254,10 @@ class PostgresStorage:
     ) -> list[Claimed]:
         if not channels or limit <= 0:
             return []
+        how = ClaimFor(worker, tuple(channels), limit, lease, flood_window)
 
         async def claim(connection: Any) -> list[Claimed]:
-            now = time.time()
-            rows = await connection.fetch(_CLAIM, worker, now + lease, now, limit, list(channels))
-            found = []
-            for row in sorted(rows, key=lambda r: r["id"]):
-                person = row["person"]
-                state, recent, previous = await connection.fetchrow(_PERSON, person, row["id"], row["received"] - flood_window)
-                found.append(
-                    Claimed(
-                        row["id"], row["channel"], person, row["address"] or "", row["body"] or "",
-                        row["received"], row["attempts"], state, int(recent), previous,
-                    )  # fmt: skip
-                )
-            return found
+            return await _claim_heads(connection, how, None)
 
         return await self._run(claim)
 
@@ -344,6 +342,24 @@ class PostgresStorage:
 
     async def compact(self) -> None:
         return None
+
+
+async def _claim_heads(connection: Any, how: ClaimFor, only: list[int] | None) -> list[Claimed]:
+    """Within a transaction: lease the oldest pending message of people nobody handles (of
+    the messages `only`, when given), and read each person's state and flood counts."""
+    now = time.time()
+    rows = await connection.fetch(_CLAIM, how.worker, now + how.lease, now, how.limit, list(how.channels), only)
+    found = []
+    for row in sorted(rows, key=lambda r: r["id"]):
+        person = row["person"]
+        state, recent, previous = await connection.fetchrow(_PERSON, person, row["id"], row["received"] - how.flood_window)
+        found.append(
+            Claimed(
+                row["id"], row["channel"], person, row["address"] or "", row["body"] or "",
+                row["received"], row["attempts"], state, int(recent), previous,
+            )  # fmt: skip
+        )
+    return found
 
 
 async def _count(result: Awaitable[Any]) -> int:

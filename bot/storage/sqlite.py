@@ -27,6 +27,7 @@ from bot.errors import PreguntaError
 from bot.storage.base import (
     _kind,
     MESSAGE_KEEP_HOURS,
+    ClaimFor,
     Claimed,
     Finished,
     Health,
@@ -137,7 +138,7 @@ UPDATE inbox SET claimed_by = ?1, lease_until = ?2, attempts = attempts + 1
 WHERE id IN (
     SELECT i.id FROM inbox AS i
     JOIN (SELECT MIN(id) AS head FROM inbox WHERE done IS NULL GROUP BY person) AS h ON i.id = h.head
-    WHERE (i.lease_until IS NULL OR i.lease_until < ?3) AND i.channel IN ({channels})
+    WHERE (i.lease_until IS NULL OR i.lease_until < ?3) AND i.channel IN ({channels}){only}
     ORDER BY i.id LIMIT ?4
 )
 RETURNING id, channel, person, address, body, received, attempts
@@ -249,20 +250,25 @@ class SqliteStorage:
 
     # -- the inbox -------------------------------------------------------------------
 
-    async def put_messages(self, messages: Sequence[NewMessage], *, wait: float | None = None) -> list[bool]:
+    async def put_messages(
+        self, messages: Sequence[NewMessage], *, wait: float | None = None, claim: ClaimFor | None = None
+    ) -> tuple[list[bool], list[Claimed]]:
         rows = [(m.channel, m.digest, m.person, m.received, m.address, m.body) for m in messages]
 
-        def put(db: sqlite3.Connection) -> list[bool]:
+        def put(db: sqlite3.Connection) -> tuple[list[bool], list[Claimed]]:
             db.execute("BEGIN IMMEDIATE")
-            new = []
+            new, ids = [], []
             for row in rows:
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO inbox (channel, digest, person, received, address, body) VALUES (?, ?, ?, ?, ?, ?)",
                     row,
                 )
                 new.append(cursor.rowcount == 1)
+                if cursor.rowcount == 1:
+                    ids.append(cursor.lastrowid)
+            claimed = _claim_heads(db, claim, ids) if claim is not None and ids else []
             db.execute("COMMIT")
-            return new
+            return new, claimed
 
         return await self._run(put, wait=wait)
 
@@ -271,18 +277,13 @@ class SqliteStorage:
     ) -> list[Claimed]:
         if not channels or limit <= 0:
             return []
-        sql = _HEADS.format(channels=", ".join("?" + str(5 + n) for n in range(len(channels))))
+        how = ClaimFor(worker, tuple(channels), limit, lease, flood_window)
 
         def claim(db: sqlite3.Connection) -> list[Claimed]:
-            now = time.time()
-            if db.execute(_ANY_CLAIMABLE, (now,)).fetchone() is None:
+            if db.execute(_ANY_CLAIMABLE, (time.time(),)).fetchone() is None:
                 return []  # idle: no write lock taken
             db.execute("BEGIN IMMEDIATE")
-            rows = db.execute(sql, (worker, now + lease, now, limit, *channels)).fetchall()
-            found = []
-            for id_, channel, person, address, body, received, attempts in sorted(rows):
-                state, recent, previous = db.execute(_PERSON, (person, id_, received - flood_window)).fetchone()
-                found.append(Claimed(id_, channel, person, address or "", body or "", received, attempts, state, recent, previous))
+            found = _claim_heads(db, how, None)
             db.execute("COMMIT")
             return found
 
@@ -399,6 +400,24 @@ class SqliteStorage:
     async def pragma(self, statement: str) -> list[tuple[Any, ...]]:
         """Run a PRAGMA on this connection (tests cap the file with max_page_count)."""
         return await self._run(lambda db: [tuple(r) for r in db.execute(f"PRAGMA {statement}").fetchall()], write=False)
+
+
+def _claim_heads(db: sqlite3.Connection, how: ClaimFor, only: list[int] | None) -> list[Claimed]:
+    """Within a write transaction: lease the oldest pending message of people nobody handles
+    (of the messages `only`, when given), and read each person's state and flood counts."""
+    now = time.time()
+    marks = ", ".join("?" + str(5 + n) for n in range(len(how.channels)))
+    restrict = ""
+    if only is not None:
+        first = 5 + len(how.channels)
+        restrict = " AND i.id IN (" + ", ".join("?" + str(first + n) for n in range(len(only))) + ")"
+    sql = _HEADS.format(channels=marks, only=restrict)
+    rows = db.execute(sql, (how.worker, now + how.lease, now, how.limit, *how.channels, *(only or ()))).fetchall()
+    found = []
+    for id_, channel, person, address, body, received, attempts in sorted(rows):
+        state, recent, previous = db.execute(_PERSON, (person, id_, received - how.flood_window)).fetchone()
+        found.append(Claimed(id_, channel, person, address or "", body or "", received, attempts, state, recent, previous))
+    return found
 
 
 async def open_sqlite(path: Path, *, wait: float = 1.0) -> SqliteStorage:

@@ -451,7 +451,7 @@ async def test_a_failing_inbox_still_answers_without_it(bot: Bot) -> None:
     """The database refuses the message: answered at once without the inbox, and counted."""
     from bot.storage import StorageUnavailable
 
-    async def broken(*args: Any, **kwargs: Any) -> list[bool]:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
         raise StorageUnavailable("disk full")
 
     assert bot.runtime.storage is not None
