@@ -27,6 +27,7 @@ docs/performance.md has the figures and what limits them.
 Usage: python bench/e2e_bench.py [--quick] [--channel whatsapp|telegram|both]
            [--users N] [--concurrency C[,C...]] [--max-seconds S] [--content DIR]
            [--project DIR] [--no-reference] [--no-pin] [--strict-fake] [--py-spy FILE]
+           [--workers N] [--db postgresql://…]
 """
 
 from __future__ import annotations
@@ -325,22 +326,43 @@ class Server:
     name: str  # "project" or "reference"
     process: asyncio.subprocess.Process
     url: str
-    db: Path | None
+    db: str | None  # the project's PREGUNTA_DB: a SQLite file or a PostgreSQL URL
     log: list[str] = field(default_factory=list)
     drainer: asyncio.Task[None] | None = None
     admin_url: str = ""  # /healthz and /metrics (the project's admin port; the reference serves them on its only port)
 
+    def pids(self) -> list[int]:
+        """The server's process and, with --workers, the workers it supervises."""
+        found = [self.process.pid]
+        for pid in list(found):
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                continue
+            found += [int(child) for child in children]
+        return found
+
     def status(self, key: str) -> int:
-        """A /proc/<pid>/status size (VmRSS, VmHWM) in kB."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-        return 0
+        """A /proc/<pid>/status size (VmRSS, VmHWM) in kB, summed over the server's processes."""
+        total = 0
+        for pid in self.pids():
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            total += next((int(line.split()[1]) for line in lines if line.startswith(key + ":")), 0)
+        return total
 
     def cpu_seconds(self) -> float:
-        """CPU of the server and all its threads (utime + stime)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU of the server's processes and all their threads (utime + stime)."""
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
 
 def _pinned(command: list[str], pin: bool) -> list[str]:
@@ -360,15 +382,17 @@ async def serving(
         PREGUNTA_PORT=str(port),
         PREGUNTA_ADMIN_PORT=str(admin_port),
         PREGUNTA_DB=str(folder / "pregunta.sqlite3"),
+        PREGUNTA_DB_WAIT="5",  # a loaded 2-core machine: let the database take its turn rather than fall back
         PREGUNTA_PSEUDONYM_KEY="bench-pseudonym-key-" + "k" * 16,
         PREGUNTA_LOG_LEVEL="INFO",
-        **env_extra,
     )
+    env.update(env_extra)  # a PREGUNTA_DB of the caller's (PostgreSQL) wins
     process = await asyncio.create_subprocess_exec(
         *_pinned(command, pin), cwd=folder, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    server = Server(name, process, f"http://127.0.0.1:{port}", folder / "pregunta.sqlite3" if name == "project" else None)
+    database = env.get("PREGUNTA_DB", "")
+    server = Server(name, process, f"http://127.0.0.1:{port}", database if name == "project" else None)
     server.admin_url = f"http://127.0.0.1:{admin_port}" if name == "project" else server.url
 
     async def drain() -> None:
@@ -582,6 +606,8 @@ class Options:
     pin: bool
     strict: bool
     profile: Path | None
+    workers: int = 1
+    db: str | None = None  # a PostgreSQL URL; each run gets a schema of its own
 
 
 async def bench(channel: Channel, options: Options) -> tuple[bool, list[Run]]:
@@ -589,52 +615,58 @@ async def bench(channel: Channel, options: Options) -> tuple[bool, list[Run]]:
     replies = Replies()
     runs: list[Run] = []
     ok = True
-    with contextlib.ExitStack() as stack:
-        folders = {name: Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"pregunta-e2e-{name}-"))) for name in ("project", "reference")}
-        async with contextlib.AsyncExitStack() as servers:
-            if channel.name == "whatsapp":
-                fake: Any = StrictGraph(replies) if options.strict else LeanGraph(replies)
-                fake_url = await servers.enter_async_context(running(fake.app) if options.strict else serving_aiohttp(fake.app))
-            else:
-                fake = _BotAPI(replies)
-                fake_url = await servers.enter_async_context(running(fake.app))
-            env = {**channel.env(fake_url), "PREGUNTA_CONTENT": str(options.content)}
-            targets = [await servers.enter_async_context(
-                serving("project", [sys.executable, "-m", "bot", "serve"], env, folders["project"], options.project, options.pin)
-            )]  # fmt: skip
-            if options.reference and channel.name == "whatsapp":
-                command = [sys.executable, str(ROOT / "bench" / "reference_bot.py")]
-                targets.append(await servers.enter_async_context(serving("reference", command, env, folders["reference"], ROOT, options.pin)))
-            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
-            async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=REPLY_TIMEOUT)) as http:
-                expected = {}
-                sent: defaultdict[str, int] = defaultdict(int)
-                for server in targets:
-                    expected[server.name] = await calibrate(channel, http, server, replies)
-                    sent[server.name] += sum(len(script) for script in SCRIPTS)
-                    print(f"{server.name} {channel.name}: API messages per step, learnt per script: {expected[server.name]}; "
-                          f"RSS after warm-up {server.status('VmRSS') / 1024:.0f} MB", flush=True)  # fmt: skip
-                project = targets[0]
-                spy_out = options.profile.with_name(f"{options.profile.stem}-{channel.name}{options.profile.suffix}") if options.profile else None
-                async with profiled(project.process.pid, spy_out):
-                    for level in options.levels:
-                        for server in targets:
-                            run = await load(channel, http, replies, server, fake, expected[server.name], options.users, level, options.max_seconds)
-                            sent[server.name] += run.messages
-                            show(run)
-                            runs.append(run)
-                            ok = ok and run.missing == 0 and run.refused == 0
-                async with http.get(f"{project.admin_url}/healthz") as response:
-                    health = await response.json()
-                hwm, rss = project.status("VmHWM"), project.status("VmRSS")
-        for server in targets:
-            code = server.process.returncode
-            problems = [line for line in server.log if "Traceback" in line or " ERROR " in line or " CRITICAL " in line]
-            if problems:
-                print(f"{server.name} {channel.name}: {len(problems)} error line(s), the first: {problems[0].rstrip()}")
-            ok = ok and code == 0 and not problems
-            print(f"{server.name} {channel.name}: SIGTERM → exit code {code}")
-        logged = _events(project.db) if project.db else 0
+    async with contextlib.AsyncExitStack() as databases:
+        with contextlib.ExitStack() as stack:
+            folders = {name: Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"pregunta-e2e-{name}-"))) for name in ("project", "reference")}
+            schema = await databases.enter_async_context(_postgres_schema(options.db)) if options.db else None
+            async with contextlib.AsyncExitStack() as servers:
+                if channel.name == "whatsapp":
+                    fake: Any = StrictGraph(replies) if options.strict else LeanGraph(replies)
+                    fake_url = await servers.enter_async_context(running(fake.app) if options.strict else serving_aiohttp(fake.app))
+                else:
+                    fake = _BotAPI(replies)
+                    fake_url = await servers.enter_async_context(running(fake.app))
+                env = {**channel.env(fake_url), "PREGUNTA_CONTENT": str(options.content)}
+                project_env = dict(env)
+                if schema:
+                    project_env["PREGUNTA_DB"] = schema
+                command = [sys.executable, "-m", "bot", "serve"] + (["--workers", str(options.workers)] if options.workers > 1 else [])
+                targets = [await servers.enter_async_context(
+                    serving("project", command, project_env, folders["project"], options.project, options.pin)
+                )]  # fmt: skip
+                if options.reference and channel.name == "whatsapp":
+                    command = [sys.executable, str(ROOT / "bench" / "reference_bot.py")]
+                    targets.append(await servers.enter_async_context(serving("reference", command, env, folders["reference"], ROOT, options.pin)))
+                connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
+                async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=REPLY_TIMEOUT)) as http:
+                    expected = {}
+                    sent: defaultdict[str, int] = defaultdict(int)
+                    for server in targets:
+                        expected[server.name] = await calibrate(channel, http, server, replies)
+                        sent[server.name] += sum(len(script) for script in SCRIPTS)
+                        print(f"{server.name} {channel.name}: API messages per step, learnt per script: {expected[server.name]}; "
+                              f"RSS after warm-up {server.status('VmRSS') / 1024:.0f} MB", flush=True)  # fmt: skip
+                    project = targets[0]
+                    spy_out = options.profile.with_name(f"{options.profile.stem}-{channel.name}{options.profile.suffix}") if options.profile else None
+                    async with profiled(project.process.pid, spy_out):
+                        for level in options.levels:
+                            for server in targets:
+                                run = await load(channel, http, replies, server, fake, expected[server.name], options.users, level, options.max_seconds)
+                                sent[server.name] += run.messages
+                                show(run)
+                                runs.append(run)
+                                ok = ok and run.missing == 0 and run.refused == 0
+                    async with http.get(f"{project.admin_url}/healthz") as response:
+                        health = await response.json()
+                    hwm, rss = project.status("VmHWM"), project.status("VmRSS")
+            for server in targets:
+                code = server.process.returncode
+                problems = [line for line in server.log if "Traceback" in line or " ERROR " in line or " CRITICAL " in line]
+                if problems:
+                    print(f"{server.name} {channel.name}: {len(problems)} error line(s), the first: {problems[0].rstrip()}")
+                ok = ok and code == 0 and not problems
+                print(f"{server.name} {channel.name}: SIGTERM → exit code {code}")
+            logged = await _events(project.db) if project.db else 0
     usage = health.get("usage_log") or {}
     print(f"project {channel.name}: RSS at the end {rss / 1024:.0f} MB, high-water mark (VmHWM) {hwm / 1024:.0f} MB; "
           f"usage log: {logged} events for {sent['project']} messages sent (dropped {usage.get('dropped')}, "
@@ -642,12 +674,43 @@ async def bench(channel: Channel, options: Options) -> tuple[bool, list[Run]]:
     return ok and logged == sent["project"], runs
 
 
-def _events(path: Path) -> int:
-    db = sqlite3.connect(path)
+async def _events(target: str) -> int:
+    if target.startswith("postgresql://"):
+        return await _postgres_events(target)
+    db = sqlite3.connect(target)
     try:
         return int(db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
     finally:
         db.close()
+
+
+async def _postgres_events(url: str) -> int:
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        return int(await connection.fetchval("SELECT COUNT(*) FROM events"))
+    finally:
+        await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def _postgres_schema(url: str) -> AsyncIterator[str]:
+    """The URL with a fresh schema as its search path (dropped afterwards): each run starts empty."""
+    import secrets
+
+    import asyncpg
+
+    schema = f"bench_{secrets.token_hex(4)}"
+    connection = await asyncpg.connect(url)
+    await connection.execute(f"CREATE SCHEMA {schema}")
+    await connection.close()
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}search_path={schema}"
+    finally:
+        connection = await asyncpg.connect(url)
+        await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+        await connection.close()
 
 
 def _pin_self(pin: bool) -> bool:
@@ -674,6 +737,8 @@ def main() -> None:
     parser.add_argument("--no-pin", action="store_true", help="let the servers and this process share every core")
     parser.add_argument("--strict-fake", action="store_true", help="the tests' fake Graph API, which checks every field "
                         "(costs this process more CPU)")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=1, help="run the project as `serve --workers N` (default 1)")
+    parser.add_argument("--db", help="a postgresql:// URL for the project's database (default: a SQLite file)")
     parser.add_argument("--py-spy", type=Path, metavar="FILE", help="sample the project with py-spy during the load; "
                         "collapsed stacks go to FILE with the channel's name added")  # fmt: skip
     args = parser.parse_args()
@@ -687,13 +752,16 @@ def main() -> None:
         pin=False,
         strict=args.strict_fake,
         profile=args.py_spy,
+        workers=args.workers,
+        db=args.db,
     )
     options.pin = _pin_self(not args.no_pin)
     where = (f"servers pinned to core {SERVER_CORE}, load generator and fake API to core {BENCH_CORE}" if options.pin
              else "not pinned: servers and load generator share the cores")  # fmt: skip
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, {where}; load average {os.getloadavg()[0]:.2f} at start; "
           f"project {options.project}; at most {options.users} users or {options.max_seconds:.0f} s per level, "
-          f"{len(SCRIPTS)} scripts of 4-5 messages; fake Graph API {'strict' if options.strict else 'lean'}", flush=True)  # fmt: skip
+          f"{len(SCRIPTS)} scripts of 4-5 messages; fake Graph API {'strict' if options.strict else 'lean'}; "
+          f"project: {options.workers} process(es), database {'PostgreSQL' if options.db else 'SQLite'}", flush=True)  # fmt: skip
     choices: dict[str, list[Channel]] = {"whatsapp": [WhatsApp()], "telegram": [Telegram()], "both": [WhatsApp(), Telegram()]}
     channels = choices[args.channel]
     results = []

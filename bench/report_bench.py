@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.clock import GUATEMALA  # noqa: E402
-from bot.db import open_db  # noqa: E402
+from bot.storage import open_storage  # noqa: E402
 from bot.rollup import purge  # noqa: E402
 
 TOPICS = [
@@ -124,12 +124,12 @@ def generate(path: Path, events: int, days: int, seed: int = 5) -> None:
 
 
 async def _create(path: Path) -> None:
-    db = await open_db(path)
+    db = await open_storage(path, wait=30.0)
     await db.close()
 
 
 async def _purge(path: Path, retention: int) -> int:
-    db = await open_db(path)
+    db = await open_storage(path, wait=30.0)
     try:
         return (await purge(db, retention)).events
     finally:

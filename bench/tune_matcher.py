@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.content import EMERGENCY, load_content  # noqa: E402
+from bot.content import load_content  # noqa: E402
 from bot.evaluation import Figures, Row, read, tally  # noqa: E402
 from bot.matcher import ACK, Calibration, Matcher, _ranked, _sureness  # noqa: E402
 from bot.model import _fit  # noqa: E402

@@ -22,7 +22,6 @@ from bot.channels.terminal import NoFloodGuard, run_chat
 from bot.content import Content, check_content, load_content
 from bot.content_lint import content_warnings
 from bot.conversation import Conversations, MemoryStates
-from bot.db import open_db
 from bot.errors import ContentError, PreguntaError, SettingsError
 from bot.matcher import Matcher
 from bot.privacy import pseudonym_key
@@ -31,6 +30,7 @@ from bot.report.write import write_report
 from bot.rollup import PurgeResult, purge
 from bot.server import run
 from bot.settings import Settings, check_database_path, load_settings
+from bot.storage import describe, exists, open_storage
 from bot.usage import UsageLog
 
 __all__ = ["main"]
@@ -89,7 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("--lang", default="es", help="the language the user chose (default es)")
     _content_option(match)
 
-    command("serve", _serve, "Run the bot: every channel whose settings are present, and the webhook server.")
+    serve = command("serve", _serve, "Run the bot: every channel whose settings are present, and the webhook server.")
+    serve.add_argument(
+        "--workers", type=_positive, help="server processes sharing the port and the database (default PREGUNTA_WORKERS, 1)"
+    )
 
     report = command(
         "report",
@@ -334,14 +337,14 @@ def _labels(args: argparse.Namespace, settings: Settings) -> Labels:
 
 
 def _purge(args: argparse.Namespace, settings: Settings) -> int:
-    path = settings.pregunta_db
-    check_database_path(path, write=False)
-    if not path.exists():
-        print(f"nada que purgar: {path} no existe")
+    target = settings.pregunta_db
+    check_database_path(target, write=False)
+    if not exists(target):
+        print(f"nada que purgar: {describe(target)} no existe")
         return 0
-    check_database_path(path)
+    check_database_path(target)
     days = args.days or settings.pregunta_retention_days
-    result = asyncio.run(_purge_file(path, days))
+    result = asyncio.run(_purge_file(target, days))
     print(
         f"{result.events:,} eventos de {result.days} días anteriores al {result.before} pasaron a conteos diarios "
         f"y se borraron; {result.messages} ids de mensajes y {result.states} estados de conversación olvidados."
@@ -349,8 +352,8 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _purge_file(path: Path, days: int) -> PurgeResult:
-    db = await open_db(path)
+async def _purge_file(target: Path | str, days: int) -> PurgeResult:
+    db = await open_storage(target, wait=30.0)
     try:
         return await purge(db, days)
     finally:
@@ -400,6 +403,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if problem:
         raise SettingsError(problem)
     check_database_path(settings.pregunta_db)
+    if getattr(args, "workers", None):
+        settings = settings.model_copy(update={"pregunta_workers": args.workers})
     _logging(settings)
     if not (settings.telegram_enabled or settings.whatsapp_enabled):
         logging.getLogger("bot").warning(

@@ -1,6 +1,11 @@
 """Around the pure dialogue: who is talking, what they chose before, how fast they write.
 
-Channels call `Conversations.handle(channel, user_id, incoming)` and render the reply.
+Channels call `Conversations.handle(channel, user_id, incoming)` and render the reply, or,
+when a message comes from the durable inbox, `begin` (the reply, nothing written yet)
+and, once the reply is sent, `end` (the new state saved together with the inbox's done
+mark, the turn logged). A turn that was cut short (a crash before the reply went out) is
+then replayed from the same state and gives the same reply.
+
 Here, and only here, the raw user id is seen: it becomes keyed pseudonyms at once, one
 stable (to remember the chosen language) and one per month (for the usage log, so
 months cannot be linked). Knows nothing of matching internals or of any channel.
@@ -8,12 +13,14 @@ months cannot be linked). Knows nothing of matching internals or of any channel.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.clock import GUATEMALA
 from bot.dialogue import State, respond, slow_down
@@ -23,7 +30,21 @@ from bot.metrics import Metrics
 from bot.privacy import pseudonym
 from bot.replies import Incoming, Kind, Reply
 
-__all__ = ["Conversations", "FloodGuard", "MemoryStates", "StateStore", "Turn", "UsageSink"]
+if TYPE_CHECKING:
+    from bot.storage import Storage
+
+__all__ = [
+    "Context",
+    "Conversations",
+    "FloodGuard",
+    "MemoryStates",
+    "Pending",
+    "StateStore",
+    "StoredStates",
+    "Turn",
+    "UsageSink",
+    "flood_verdict",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +73,91 @@ class MemoryStates:
         self._states.move_to_end(key)
         while len(self._states) > self._limit:
             self._states.popitem(last=False)
+
+
+class StoredStates:
+    """The StateStore in the database, read through on every turn: several processes share
+    it, so no process may answer from a copy another one has since changed.
+
+    A failing or slow database never breaks a reply: each call waits at most `wait`
+    seconds, then the turn goes on from what is known (a new person's state) and the
+    failure is counted (and shows in /healthz through the storage's health).
+    """
+
+    def __init__(self, storage: Storage, *, wait: float = 1.0) -> None:
+        self._storage = storage
+        self._wait = wait
+        self.failed = 0
+
+    async def get(self, key: str) -> State | None:
+        try:
+            text = await self._storage.get_state(key)
+        except Exception:  # noqa: BLE001 - the storage logs once per condition
+            self.failed += 1
+            return None
+        return load_state(text)
+
+    async def put(self, key: str, state: State) -> None:
+        try:
+            await self._storage.put_state(key, dump_state(state))
+        except Exception:  # noqa: BLE001
+            self.failed += 1
+
+
+def dump_state(state: State) -> str:
+    return json.dumps(state.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def load_state(text: str | None) -> State | None:
+    """A stored state; a broken row is a fresh start, never an error."""
+    if text is None:
+        return None
+    try:
+        return State.from_dict(json.loads(text))
+    except (ValueError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the inbox read of a person with the claim: the state, and the flood guard's verdict."""
+
+    state: State | None
+    flood: str  # "ok", "warn" or "drop"
+
+
+def flood_verdict(recent: int, previous: str | None, limit: int) -> str:
+    """The flood guard on counts the database keeps, so every process sees every message.
+
+    `recent`: the person's messages within the window, this one included; `previous`: the
+    verdict of their message before this one. As `FloodGuard`: one notice past the
+    limit, then silence until they slow down.
+    """
+    if recent <= limit:
+        return "ok"
+    return "drop" if previous in ("warn", "drop") else "warn"
+
+
+@dataclass
+class Pending:
+    """A turn decided and not yet saved: its reply goes out first (`Conversations.begin`/`end`)."""
+
+    channel: str
+    user_id: str
+    key: str
+    reply: Reply | None
+    before: State
+    after: State
+    verdict: str
+    chose_lang: str | None
+    started: float
+    ready: float = field(default_factory=time.perf_counter)  # when the reply was decided
+    saved: bool = field(default=False)
+
+    @property
+    def new_state(self) -> str | None:
+        """JSON of the state to save, or None when the turn changed nothing."""
+        return dump_state(self.after) if self.after != self.before else None
 
 
 @dataclass(frozen=True)
@@ -134,38 +240,70 @@ class Conversations:
         self._key = pseudonym_key
         self._locks: KeyedLocks[str] = KeyedLocks()  # per person
 
+    def person(self, channel: str, user_id: str) -> str:
+        """The stable pseudonym of a person on a channel: their state's key, and the inbox's."""
+        return pseudonym(self._key, "state", channel, str(user_id))
+
     async def handle(self, channel: str, user_id: str, incoming: Incoming) -> Reply | None:
-        """The reply to send, or None when a flooding user is being ignored."""
-        started = time.perf_counter()
-        state_key = pseudonym(self._key, "state", channel, str(user_id))
+        """The reply to send, or None when a flooding user is being ignored (state saved at once)."""
+        state_key = self.person(channel, user_id)
         # One turn at a time per person (their state is read, then written); a lock lives
         # only while someone holds or waits for it, so the table stays as small as the traffic.
         async with self._locks(state_key):
-            reply, chose_lang = await self._turn(state_key, incoming)
+            pending = await self._decide(channel, str(user_id), state_key, incoming, None)
+            await self._save(pending, None)
+        return pending.reply
+
+    async def begin(self, channel: str, user_id: str, incoming: Incoming, context: Context | None = None) -> Pending:
+        """Decide a turn without saving it: send `pending.reply`, then `await end(pending, save)`.
+
+        With `context` (the inbox's claim) the state and the flood verdict come from the
+        database as the claim read them; without, from the state store and the in-process
+        flood guard. The caller keeps one turn at a time per person (the inbox's lease,
+        or the channel's own per-person lock).
+        """
+        return await self._decide(channel, str(user_id), self.person(channel, user_id), incoming, context)
+
+    async def end(self, pending: Pending, save: Callable[[Pending], Awaitable[None]] | None = None) -> None:
+        """Save the turn's state (through `save`, e.g. with the inbox's done mark) and log it."""
+        await self._save(pending, save)
+
+    async def _decide(self, channel: str, user_id: str, key: str, incoming: Incoming, context: Context | None) -> Pending:
+        started = time.perf_counter()
+        matcher = self.matcher
+        if context is None:
+            state = await self.states.get(key) or State()
+            verdict = self.flood.check(key, time.monotonic())
+        else:
+            state = context.state or State()
+            verdict = context.flood
+        if verdict == "drop":
+            return Pending(channel, user_id, key, None, state, state, verdict, None, started)
+        if verdict == "warn":
+            return Pending(channel, user_id, key, slow_down(state, matcher.content), state, state, verdict, None, started)
+        if incoming.at is None:
+            incoming = replace(incoming, at=time.time())
+        new_state, reply = respond(state, incoming, matcher)
+        chose = reply.chose_lang or (reply.topic if reply.kind is Kind.LANGUAGE else None)
+        return Pending(channel, user_id, key, reply, state, new_state, verdict, chose, started)
+
+    async def _save(self, pending: Pending, save: Callable[[Pending], Awaitable[None]] | None) -> None:
+        if pending.saved:
+            return
+        pending.saved = True
+        if save is not None:
+            await save(pending)
+        elif pending.after != pending.before:
+            await self.states.put(pending.key, pending.after)
+        reply = pending.reply
         if reply is not None:
             self.metrics.answers.labels(reply.kind.value).inc()
             if reply.kind is Kind.NOT_SURE:
                 self.metrics.not_sure.inc()
-            self.metrics.latency.labels(channel).observe(time.perf_counter() - started)
-            self._record(channel, str(user_id), reply, started, chose_lang)
-        return reply
+            self.metrics.latency.labels(pending.channel).observe(pending.ready - pending.started)
+            self._record(pending.channel, pending.user_id, reply, pending.ready - pending.started, pending.chose_lang)
 
-    async def _turn(self, state_key: str, incoming: Incoming) -> tuple[Reply | None, str | None]:
-        matcher = self.matcher
-        state = await self.states.get(state_key) or State()
-        verdict = self.flood.check(state_key, time.monotonic())
-        if verdict == "drop":
-            return None, None
-        if verdict == "warn":
-            return slow_down(state, matcher.content), None
-        if incoming.at is None:
-            incoming = replace(incoming, at=time.time())
-        new_state, reply = respond(state, incoming, matcher)
-        if new_state != state:
-            await self.states.put(state_key, new_state)
-        return reply, reply.chose_lang or (reply.topic if reply.kind is Kind.LANGUAGE else None)
-
-    def _record(self, channel: str, user_id: str, reply: Reply, started: float, chose_lang: str | None = None) -> None:
+    def _record(self, channel: str, user_id: str, reply: Reply, seconds: float, chose_lang: str | None = None) -> None:
         if self.usage is None:
             return
         now = datetime.now(GUATEMALA)  # the report's days and months are Guatemala's
@@ -176,7 +314,7 @@ class Conversations:
             kind=reply.kind,
             topic=reply.topic,
             score=reply.score,
-            latency_ms=(time.perf_counter() - started) * 1000,
+            latency_ms=seconds * 1000,
             user_key=pseudonym(self._key, "usage", now.strftime("%Y-%m"), channel, user_id),
             query=reply.query if reply.kind in (Kind.NOT_SURE, Kind.CHOICES) else None,
             chose_lang=chose_lang,
@@ -185,3 +323,4 @@ class Conversations:
             self.usage.record(turn)
         except Exception:  # the log must never break a reply
             log.exception("usage log refused a turn")
+

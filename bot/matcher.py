@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from bot.content import EMERGENCY, Content, LanguagePack
-from bot.keywords import KeywordIndex, Words
+from bot.keywords import KeywordIndex
 from bot.model import NONE, TextModel, features
 from bot.normalize import MAX_INPUT, is_stopword, mayan_key, spanish_key, words
 

@@ -30,6 +30,10 @@ class Metrics:
         self.errors = Counter("pregunta_errors", "Errors while handling or sending", ["channel"], registry=r)
         self.send_retries = Counter("pregunta_send_retries", "Send attempts retried", ["channel"], registry=r)
         self.send_failures = Counter("pregunta_send_failures", "Replies given up after retries", ["channel"], registry=r)
+        self.inbox_fallback = Counter(
+            "pregunta_inbox_fallback", "Messages answered without the durable inbox (database failing)", ["channel"], registry=r
+        )
+        self.inbox_pending = Gauge("pregunta_inbox_pending", "Messages accepted and not yet answered, every process", registry=r)
         self.usage_events = Gauge("pregunta_usage_events", "Usage log events by state since start", ["state"], registry=r)
 
     def render(self) -> bytes:

@@ -55,6 +55,10 @@ def pseudonym_key(settings: Settings) -> bytes:
                 '(make one with: python -c "import secrets; print(secrets.token_hex(32))")'
             )
         return key
+    if not isinstance(settings.pregunta_db, Path):
+        raise SettingsError(
+            "PREGUNTA_PSEUDONYM_KEY must be set with a PostgreSQL database: every process and machine needs the same key"
+        )
     return load_or_create_key(settings.pregunta_db.parent / "pseudonym.key")
 
 

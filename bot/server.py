@@ -14,6 +14,8 @@ WhatsApp channel without its app secret, a channel whose sends keep failing, a c
 reload that failed. It answers 200 while the instance can still take messages, and 503
 only when it cannot (the database is not writable), so a load balancer drops an instance
 only when another would do better; docs/operations.md says more.
+With `PREGUNTA_WORKERS` / `serve --workers N` above 1, `run` supervises N such processes
+sharing both ports (SO_REUSEPORT) and one database (`bot.storage`, `bot.inbox`).
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ import contextlib
 import dataclasses
 import errno
 import logging
+import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -38,19 +43,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bot.channels.base import Channel, RememberedDedup
+from bot.channels.base import Channel
 from bot.channels.http import SharedSession
 from bot.content import load_content
-from bot.conversation import Conversations, FloodGuard, MemoryStates
-from bot.db import SqliteStates, open_db, remember_message
+from bot.conversation import Conversations, FloodGuard, MemoryStates, StoredStates
 from bot.errors import ContentError, SettingsError
 from bot.http_guard import Limits, guarded_protocol
 from bot.log_rate import RateLimit
+from bot.inbox import Inbox
 from bot.matcher import Matcher
 from bot.metrics import Metrics, SendWatch
 from bot.privacy import pseudonym_key
 from bot.resources import connection_cap, open_files, return_memory_to_the_system
 from bot.settings import Settings
+from bot.storage import Storage, StorageUnavailable, open_storage
 from bot.usage import UsageLog
 
 __all__ = [
@@ -60,6 +66,8 @@ __all__ = [
     "create_app",
     "create_service",
     "health_reasons",
+    "storage_health",
+    "supervise",
     "run",
     "serve",
     "uvicorn_config",
@@ -83,8 +91,10 @@ class Runtime:
     reload_failures: int = 0
     reload_failing: bool = False  # the last reload was refused: older content is serving
     sends: SendWatch | None = None
-    db: aiosqlite.Connection | None = None  # user states and webhook message ids
+    storage: Storage | None = None  # user states and the inbox (webhook dedup, flood counts)
+    inbox: Inbox | None = None
     usage: UsageLog | None = None
+    worker_index: int = 0  # which of `serve --workers N` this process is (0: the one that polls Telegram)
     _watcher: asyncio.Task[None] | None = None
     _stop_watching: asyncio.Event = field(default_factory=asyncio.Event)
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -101,24 +111,41 @@ class Runtime:
             metrics=metrics,
         )
         runtime = cls(settings, conversations, metrics, sends=SendWatch(metrics))
-        runtime.channels = _channels(settings, conversations, metrics, runtime.http, runtime._remember)
+        runtime.worker_index = int(os.environ.get("PREGUNTA_WORKER_INDEX", "0") or 0)
+        runtime.channels = _channels(settings, conversations, metrics, runtime.http)
         return runtime
 
     async def start(self) -> None:
         if self.started:
             return
         self.started = True
-        # The database first: a chosen language survives restarts, a redelivered webhook
-        # is recognised, and every turn is logged before any channel takes a message.
-        self.db = await open_db(self.settings.pregunta_db)
-        self.conversations.states = SqliteStates(self.db)
-        self.usage = UsageLog(self.settings.pregunta_db, retention_days=self.settings.pregunta_retention_days)
+        # The database first: a chosen language survives restarts, an accepted message is
+        # stored before it is acknowledged, and every turn is logged before any channel
+        # takes a message. Messages left pending by a previous run are answered first.
+        settings = self.settings
+        self.storage = await open_storage(settings.pregunta_db, wait=settings.pregunta_db_wait)
+        self.conversations.states = StoredStates(self.storage, wait=settings.pregunta_db_wait)
+        self.inbox = Inbox(
+            self.storage,
+            flood_messages=settings.pregunta_flood_messages,
+            flood_seconds=settings.pregunta_flood_seconds,
+            lease=settings.pregunta_inbox_lease,
+            put_wait=settings.pregunta_db_wait,
+        )
+        self.usage = UsageLog(settings.pregunta_db, retention_days=settings.pregunta_retention_days if self.worker_index == 0 else None)
         await self.usage.start()
         self.conversations.usage = self.usage
         await self.http.open()  # held by the runtime too, so it outlives any one channel
         for channel in self.channels:
+            handler = getattr(channel, "handle_claimed", None)
+            if handler is not None:
+                channel.inbox = self.inbox  # type: ignore[attr-defined]
+                self.inbox.register(channel.name, handler)
+            if hasattr(channel, "polls"):
+                channel.polls = self.worker_index == 0  # one Telegram poller per token
             await channel.start()
             log.info("channel %s started", channel.name)
+        await self.inbox.start()
         if self.sends is not None:
             self.sends.observe()  # the baseline: nothing sent, nothing given up
         self._stop_watching.clear()
@@ -133,11 +160,18 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
             self._watcher = None
+        # Claim nothing more; replies under way get a few seconds, the rest stay in the
+        # inbox (released at once for the next process) and are answered after a restart.
+        if self.inbox is not None:
+            drain = max((float(getattr(c, "drain_seconds", 5.0)) for c in self.channels), default=5.0)
+            await self.inbox.stop(drain=drain)
         for channel in reversed(self.channels):
             try:
                 await channel.stop()
             except Exception:
                 log.exception("channel %s did not stop cleanly", channel.name)
+            if hasattr(channel, "inbox"):
+                channel.inbox = None
         await self.http.close()
         # after the channels, so the replies they finished are logged; then flushed
         self.conversations.usage = None
@@ -145,19 +179,10 @@ class Runtime:
             await self.usage.close()
             self.usage = None
         self.conversations.states = MemoryStates()
-        if self.db is not None:
-            await self.db.close()
-            self.db = None
-
-    def _remember(self, channel: str) -> Callable[[str], Coroutine[Any, Any, bool]]:
-        """Platforms re-deliver webhooks: the channel's `first_time`, kept in the database."""
-
-        async def remember(message_id: str) -> bool:
-            if self.db is None:
-                return True
-            return await remember_message(self.db, channel, message_id)
-
-        return remember
+        self.inbox = None
+        if self.storage is not None:
+            await self.storage.close()
+            self.storage = None
 
     async def reload(self) -> bool:
         """Load the content again. A broken edit keeps the last good content serving and
@@ -206,30 +231,19 @@ class Runtime:
 
     async def _healthz(self, request: Request) -> Response:
         content = self.conversations.matcher.content
-        database = await self._database_writable()
+        storage, healthy = await storage_health(self)
         reasons = health_reasons(self)
         body = {
-            "status": "ok" if database == "ok" and not reasons else "degraded",
+            "status": "ok" if healthy and not reasons else "degraded",
             "reasons": reasons,
-            "database": database,
-            "usage_log": dataclasses.asdict(self.usage.counters()) if self.usage else None,
+            **storage,
             "content_version": content.version,
             "content_loaded_at": content.loaded_at,
             "content_load_seconds": round(content.load_seconds, 4),
             "content_reload_failures": self.reload_failures,
             "channels": [channel.name for channel in self.channels],
         }
-        return JSONResponse(body, status_code=200 if database == "ok" else 503)
-
-    async def _database_writable(self) -> str:
-        if self.db is None:
-            return "not open"
-        try:
-            await self.db.execute("BEGIN IMMEDIATE")  # takes the write lock, writes nothing
-            await self.db.execute("ROLLBACK")
-            return "ok"
-        except Exception as exc:
-            return f"not writable: {exc}"
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     async def _metrics(self, request: Request) -> Response:
         if self.sends is not None:
@@ -238,6 +252,9 @@ class Runtime:
             counters = self.usage.counters()
             for state in ("written", "dropped", "failed", "queued"):
                 self.metrics.usage_events.labels(state).set(getattr(counters, state))
+        if self.storage is not None:
+            with contextlib.suppress(StorageUnavailable):
+                self.metrics.inbox_pending.set(await self.storage.pending())
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
@@ -261,24 +278,47 @@ def health_reasons(runtime: Runtime) -> list[str]:
     return reasons
 
 
-def _channels(
-    settings: Settings,
-    conversations: Conversations,
-    metrics: Metrics,
-    http: SharedSession,
-    remember: Callable[[str], Callable[[str], Coroutine[Any, Any, bool]]],
-) -> list[Channel]:
+async def storage_health(runtime: Runtime) -> tuple[dict[str, Any], bool]:
+    """The storage fields of /healthz, and whether they are healthy.
+
+    Never probes with a write (a probe that takes the write lock undoes or blocks the
+    real writers): it reports what the real writers last saw (the states and inbox
+    connection, the usage log's own one) and reads the inbox's size with a short bound.
+    "database" stays "ok" or the reason, as before; "storage", "inbox" are added.
+    """
+    storage = runtime.storage
+    usage = runtime.usage
+    if storage is None:
+        return {"database": "not open", "storage": None, "inbox": None, "usage_log": None}, False
+    writers = storage.health
+    usage_health = usage.health() if usage is not None else {"status": "ok", "reason": None}
+    reasons = [r for r in (writers.reason, usage_health.get("reason")) if r]
+    pending: int | None
+    try:
+        pending = await asyncio.wait_for(storage.pending(), 0.5)
+    except (StorageUnavailable, TimeoutError):
+        pending = None
+    inbox = runtime.inbox
+    fields: dict[str, Any] = {
+        "database": "ok" if not reasons else f"degraded: {reasons[0]}",
+        "storage": {"kind": storage.kind, **writers.as_dict(), "usage_log": usage_health},
+        "inbox": {"pending": pending, **(inbox.status() if inbox is not None else {})},
+        "usage_log": dataclasses.asdict(usage.counters()) if usage is not None else None,
+    }
+    return fields, not reasons
+
+
+def _channels(settings: Settings, conversations: Conversations, metrics: Metrics, http: SharedSession) -> list[Channel]:
+    """The channels whose settings are present; the inbox (set at start) deduplicates their deliveries."""
     channels: list[Channel] = []
     if settings.telegram_enabled:
         from bot.channels.telegram import TelegramChannel
 
-        dedup = RememberedDedup(remember("telegram"))
-        channels.append(TelegramChannel(settings, conversations, metrics, http=http, dedup=dedup))
+        channels.append(TelegramChannel(settings, conversations, metrics, http=http))
     if settings.whatsapp_enabled:
         from bot.channels.whatsapp import WhatsAppChannel
 
-        dedup = RememberedDedup(remember("whatsapp"))
-        channels.append(WhatsAppChannel(settings, conversations, metrics, http=http, dedup=dedup))
+        channels.append(WhatsAppChannel(settings, conversations, metrics, http=http))
     return channels
 
 
@@ -350,13 +390,19 @@ def uvicorn_config(app: ASGIApp, settings: Settings, *, public_port: int, admin_
     )
 
 
-def bind(host: str, port: int, setting: str = "PREGUNTA_PORT") -> socket.socket:
-    """Bind before anything starts, so a port in use is one clear line, not a traceback."""
+def bind(host: str, port: int, setting: str = "PREGUNTA_PORT", *, reuse_port: bool = False) -> socket.socket:
+    """Bind before anything starts, so a port in use is one clear line, not a traceback.
+
+    With `reuse_port`, several processes bind the same port and the kernel spreads the
+    connections among them (`serve --workers`).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # With the protocol named, asyncio sets TCP_NODELAY on accepted connections; without
     # it every two-part response waited ~40 ms for the peer's delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -371,9 +417,10 @@ def bind(host: str, port: int, setting: str = "PREGUNTA_PORT") -> socket.socket:
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or Ctrl-C; channels stop and queues flush before returning."""
     runtime = Runtime.build(settings)
-    sock = bind(settings.pregunta_host, settings.pregunta_port)
+    shared = _WORKER_ENV in os.environ  # one of `serve --workers`: the ports are shared
+    sock = bind(settings.pregunta_host, settings.pregunta_port, reuse_port=shared)
     try:
-        admin = bind(settings.pregunta_admin_host, settings.pregunta_admin_port, "PREGUNTA_ADMIN_PORT")
+        admin = bind(settings.pregunta_admin_host, settings.pregunta_admin_port, "PREGUNTA_ADMIN_PORT", reuse_port=shared)
     except SettingsError:
         sock.close()
         raise
@@ -398,8 +445,9 @@ async def serve(settings: Settings) -> None:
         if previous:  # the main thread: SIGHUP reloads the content, as daemons do
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(runtime.reload()))
         log.info(
-            "listening on http://%s:%d (webhooks) and http://%s:%d (/healthz, /metrics)",
+            "listening on http://%s:%d (webhooks) and http://%s:%d (/healthz, /metrics), worker %s",
             settings.pregunta_host, public_port, settings.pregunta_admin_host, admin_port,
+            runtime.inbox.worker if runtime.inbox else "-",
         )  # fmt: skip
         await server.serve(sockets=[sock, admin])
     finally:
@@ -413,7 +461,11 @@ async def serve(settings: Settings) -> None:
 
 
 def run(settings: Settings) -> None:
-    """`serve(settings)` to the end, on uvloop when it is installed (Linux, macOS)."""
+    """`serve(settings)` to the end, on uvloop when it is installed (Linux, macOS); with
+    more than one worker, `supervise` them instead."""
+    if settings.pregunta_workers > 1 and _WORKER_ENV not in os.environ:
+        supervise(settings)
+        return
     try:
         import uvloop
     except ImportError:
@@ -424,3 +476,70 @@ def run(settings: Settings) -> None:
 
 def _ignore(signum: int, frame: object) -> None:
     log.info("stopped by signal %d", signum)
+
+
+# -- several processes on one port -------------------------------------------------------
+
+_WORKER_ENV = "PREGUNTA_WORKER_INDEX"
+
+
+def supervise(settings: Settings) -> None:
+    """Run `settings.pregunta_workers` server processes on one port until SIGTERM or Ctrl-C.
+
+    Each worker is `pregunta serve` with PREGUNTA_WORKER_INDEX set: it binds the port with
+    SO_REUSEPORT, so the kernel spreads connections among them, and shares the database
+    (state, inbox, flood counts) with the others. Worker 0 alone polls Telegram and
+    purges. The parent checks the port first (one clear line when it is taken), restarts
+    a worker that dies (at most once a second), forwards SIGHUP, and on SIGTERM stops
+    them all and waits for them (each finishes or hands back what it holds).
+    """
+    count = settings.pregunta_workers
+    probe = bind(settings.pregunta_host, settings.pregunta_port, reuse_port=True)  # port in use: SettingsError now
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    def reload(signum: int, frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGHUP)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous_hup = signal.signal(signal.SIGHUP, reload)
+    children: list[subprocess.Popen[bytes]] = []
+    started: list[float] = []
+    try:
+        for index in range(count):
+            children.append(_spawn(index))
+            started.append(time.monotonic())
+        log.info("supervising %d workers on %s:%d", count, settings.pregunta_host, settings.pregunta_port)
+        while not stopping.wait(0.2):
+            for index, child in enumerate(children):
+                if child.poll() is not None and not stopping.is_set():
+                    log.error("worker %d exited with %s; starting it again", index, child.returncode)
+                    if time.monotonic() - started[index] < 1.0:
+                        time.sleep(1.0)
+                    children[index] = _spawn(index)
+                    started[index] = time.monotonic()
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for child in children:
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.error("a worker did not stop within 30 s of SIGTERM: killed")
+                child.kill()
+                child.wait()
+        probe.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        signal.signal(signal.SIGHUP, previous_hup)
+
+
+def _spawn(index: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, _WORKER_ENV: str(index)}
+    return subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env)

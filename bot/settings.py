@@ -41,7 +41,9 @@ class Settings(BaseSettings):
 
     # content and data
     pregunta_content: Path = _ROOT / "content"
-    pregunta_db: Path = Path("data/pregunta.sqlite3")
+    pregunta_db: Path | str = Path("data/pregunta.sqlite3")  # a SQLite file, or a postgresql:// URL
+    pregunta_db_wait: float = Field(default=1.0, gt=0, le=60)  # seconds a reply may wait on the database
+    pregunta_inbox_lease: float = Field(default=15.0, ge=1, le=600)  # a crashed process's messages are taken over after this
     pregunta_pseudonym_key: SecretStr | None = None
     pregunta_retention_days: int = Field(default=180, ge=1)
     pregunta_serve_drafts: Annotated[list[str], NoDecode] = []  # language codes whose draft translations are served
@@ -57,6 +59,7 @@ class Settings(BaseSettings):
     pregunta_max_connections: int = Field(default=1000, ge=1)  # open at once on PREGUNTA_PORT
     pregunta_client_timeout: float = Field(default=10.0, gt=0, le=300)  # to send the headers, then the body
     pregunta_keep_alive: float = Field(default=15.0, gt=0, le=300)  # an idle connection is closed after this
+    pregunta_workers: int = Field(default=1, ge=1, le=64)  # server processes on the port (`serve --workers`)
 
     # Telegram
     telegram_bot_token: SecretStr | None = None
@@ -76,6 +79,14 @@ class Settings(BaseSettings):
     # rate limit: more than this many messages in the window gets one "slow down"
     pregunta_flood_messages: int = Field(default=20, ge=1)
     pregunta_flood_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("pregunta_db", mode="before")
+    @classmethod
+    def _path_or_url(cls, value: object) -> object:
+        """A postgresql:// URL stays a string (a Path would fold its '//'); anything else is a path."""
+        if isinstance(value, str):
+            return value.strip() if value.strip().startswith(("postgresql://", "postgres://")) else Path(value)
+        return value
 
     @field_validator("pregunta_serve_drafts", mode="before")
     @classmethod
@@ -150,14 +161,17 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError(str(exc).splitlines()[0]) from None
 
 
-def check_database_path(path: Path, *, write: bool = True) -> None:
-    """Refuse a PREGUNTA_DB the program could not use, in one line, before any work.
+def check_database_path(path: Path | str, *, write: bool = True) -> None:
+    """Refuse a PREGUNTA_DB file the program could not use, in one line, before any work
+    (a postgresql:// URL is checked when the server answers, by bot.storage).
 
     With `write`, the file (or its folder, created if missing) must take writes: probed
     by opening it, or a temporary file beside it, because permission bits say nothing
     to root or on a read-only mount. Without `write` (the report), only what would make
     an existing database unreadable is refused; a missing file is the caller's to explain.
     """
+    if isinstance(path, str):
+        return
     for parent in reversed(path.parents):
         if parent.exists() and not parent.is_dir():
             raise SettingsError(f"PREGUNTA_DB {path}: {parent} is a file, not a folder")

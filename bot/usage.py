@@ -1,10 +1,12 @@
-"""The usage log: every turn becomes one row in SQLite, and no reply ever waits for it.
+"""The usage log: every turn becomes one row in the database, and no reply ever waits for it.
 
 `record` scrubs the text of a not-sure turn (answered turns keep none) and puts the
 event on a bounded queue; that is all a reply pays. A background task writes batches on
-a connection of its own. A full queue drops the event and counts it; a failing database
-(locked, disk full) counts the lost events and logs once a minute. `close` flushes the
-queue. With a retention, the log also purges once a day (`bot.rollup.purge`).
+a connection of its own (`bot.storage`, SQLite or PostgreSQL). A failing database
+(locked, disk full) keeps the events in memory, up to a bound, and tries again with a
+growing pause; past the bound the oldest are dropped and counted. The failure is logged
+once per condition and once when writes work again. `close` flushes what it can. With a
+retention, the log also purges once a day (`bot.rollup.purge`, in small transactions).
 Knows nothing of channels, nor of how reports read the rows.
 """
 
@@ -17,23 +19,17 @@ from dataclasses import astuple, dataclass
 from datetime import date
 from pathlib import Path
 
-import aiosqlite
-
 from bot import rollup
 from bot.conversation import Turn
 from bot.clock import local_day
-from bot.db import Failures, open_db
 from bot.privacy import scrub
 from bot.replies import Kind
+from bot.storage import Storage, StorageUnavailable, describe, open_storage
 
 __all__ = ["Event", "UsageCounters", "UsageLog", "event_of"]
 
 log = logging.getLogger(__name__)
 
-_INSERT = (
-    "INSERT INTO events (at, day, channel, lang, kind, topic, score, latency_ms, user_key, query, chose_lang) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 _DAY_SECONDS = 24 * 3600
 
 
@@ -75,7 +71,8 @@ def event_of(turn: Turn) -> Event:
 
 @dataclass(frozen=True)
 class UsageCounters:
-    """For /healthz and /metrics: events written, dropped (queue full or closed), failed (database)."""
+    """For /healthz and /metrics: events written, dropped (queue or memory bound, shutdown),
+    failed (write attempts that failed), queued (waiting, in the queue or kept after a failure)."""
 
     written: int
     dropped: int
@@ -93,28 +90,34 @@ class UsageLog:
 
     def __init__(
         self,
-        path: Path,
+        target: Path | str,
         *,
         queue_size: int = 10_000,
         batch_size: int = 500,
         busy_timeout: float = 5.0,
         flush_timeout: float = 8.0,
         retention_days: int | None = None,
+        keep: int = 20_000,
+        max_pause: float = 5.0,
     ) -> None:
-        self.path = path
+        self.path = target
         self.retention_days = retention_days  # None: no daily purge (the terminal chat)
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue(queue_size)
         self._batch_size = batch_size
         self._busy_timeout = busy_timeout
         self._flush_timeout = flush_timeout
-        self._db: aiosqlite.Connection | None = None
+        self._keep = keep  # events kept in memory while the database fails
+        self._max_pause = max_pause
+        self._kept: list[Event] = []
+        self._db: Storage | None = None
         self._lock = asyncio.Lock()  # one transaction at a time on our connection
         self._writer: asyncio.Task[None] | None = None
         self._purger: asyncio.Task[None] | None = None
         self._closing = False
         self._written = 0
         self._dropped = 0
-        self._failures = Failures(f"usage log ({path})")
+        self._failed = 0
+        self._open_error: str | None = None
 
     # -- counters --------------------------------------------------------------------
 
@@ -128,14 +131,28 @@ class UsageLog:
 
     @property
     def failed(self) -> int:
-        return self._failures.count
+        return self._failed
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        return self._queue.qsize() + len(self._kept)
+
+    @property
+    def storage(self) -> Storage | None:
+        """The log's own connection (tests cap a SQLite file through it)."""
+        return self._db
+
+    def health(self) -> dict[str, object]:
+        """For /healthz: ok or degraded (with the reason), and the counters."""
+        if self._db is not None:
+            state = self._db.health.as_dict()
+        else:
+            state = {"status": "degraded" if self._open_error else "ok", "reason": self._open_error, "since": None, "errors": 0}
+        return state
 
     def counters(self) -> UsageCounters:
-        return UsageCounters(self._written, self._dropped, self.failed, self.queued, self._failures.last_error)
+        reason = self._db.health.reason if self._db is not None else self._open_error
+        return UsageCounters(self._written, self._dropped, self._failed, self.queued, reason)
 
     # -- the hot path ----------------------------------------------------------------
 
@@ -155,7 +172,7 @@ class UsageLog:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the database (a failure is counted and retried with the next batch) and start writing."""
+        """Open the database (a failure is noted and retried with the next batch) and start writing."""
         if self._writer is not None:
             return
         async with self._lock:
@@ -183,36 +200,48 @@ class UsageLog:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-            lost = self._queue.qsize()
+        lost = self.queued
+        if lost:
             self._dropped += lost
-            log.warning("usage log: %d events not written at shutdown (database too slow)", lost)
+            self._kept.clear()
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            log.warning("usage log: %d events not written at shutdown (database failing or too slow)", lost)
         if self._db is not None:
             await self._db.close()
             self._db = None
         if self.failed or self._dropped:
-            log.info("usage log closed: %d written, %d dropped, %d failed", self._written, self._dropped, self.failed)
+            log.info("usage log closed: %d written, %d dropped, %d failed writes", self._written, self._dropped, self.failed)
 
     async def purge(self, retention_days: int, *, today: date | None = None) -> rollup.PurgeResult:
         """Roll events older than the retention into daily counts, then delete them."""
-        async with self._lock:
-            db = await self._connect()
-            if db is None:
-                raise OSError(self._failures.last_error or "usage database unavailable")
-            return await rollup.purge(db, retention_days, today=today)
+        db = await self._connect()
+        if db is None:
+            raise OSError(self._open_error or "usage database unavailable")
+        return await rollup.purge(db, retention_days, today=today)
 
     # -- the writer ------------------------------------------------------------------
 
-    async def _connect(self) -> aiosqlite.Connection | None:
+    async def _connect(self) -> Storage | None:
         if self._db is None:
             try:
-                self._db = await open_db(self.path, busy_timeout=self._busy_timeout)
-            except Exception as exc:  # noqa: BLE001 - counted, retried with the next batch
-                self._failures.note(exc, events=0)
+                self._db = await open_storage(self.path, wait=self._busy_timeout, pool=2)
+                self._open_error = None
+            except Exception as exc:  # noqa: BLE001 - noted, retried with the next batch
+                if self._open_error is None:
+                    log.warning("usage log: cannot open %s: %s", describe(self.path), exc)
+                self._open_error = f"open: {exc}"
         return self._db
 
     async def _run(self) -> None:
+        pause = 0.0
         while True:
-            item = await self._queue.get()
+            if pause and not self._closing:
+                await asyncio.sleep(pause)
+            if self._kept and self._queue.empty() and not self._closing:
+                item: Event | None = None
+            else:
+                item = await self._queue.get()
             batch = [] if item is None else [item]
             while len(batch) < self._batch_size:
                 try:
@@ -221,27 +250,40 @@ class UsageLog:
                     break
                 if item is not None:
                     batch.append(item)
+            batch = self._kept + batch
+            self._kept = []
             if batch:
-                await self._write(batch)
-            if self._closing and self._queue.empty():
+                if await self._write(batch):
+                    pause = 0.0
+                else:
+                    self._keep_for_later(batch)
+                    pause = min(self._max_pause, max(0.05, pause * 2))
+                    if self._closing:
+                        return
+            if self._closing and self._queue.empty() and not self._kept:
                 return
 
-    async def _write(self, batch: list[Event]) -> None:
+    def _keep_for_later(self, batch: list[Event]) -> None:
+        """The database failed: keep the newest `keep` events for the next try; the rest are dropped."""
+        excess = len(batch) - self._keep
+        if excess > 0:
+            self._dropped += excess
+            batch = batch[excess:]
+        self._kept = batch
+
+    async def _write(self, batch: list[Event]) -> bool:
         async with self._lock:
             db = await self._connect()
             if db is None:
-                self._failures.note(OSError(self._failures.last_error or "no database"), events=len(batch))
-                return
+                self._failed += 1
+                return False
             try:
-                await db.execute("BEGIN")
-                await db.executemany(_INSERT, [astuple(event) for event in batch])
-                await db.execute("COMMIT")
-            except Exception as exc:  # noqa: BLE001 - locked, disk full, I/O error: count and carry on
-                with contextlib.suppress(Exception):
-                    await db.execute("ROLLBACK")
-                self._failures.note(exc, events=len(batch))
-                return
+                await db.write_events([astuple(event) for event in batch])
+            except StorageUnavailable:  # locked, disk full, I/O error: noted in db.health, kept, retried
+                self._failed += 1
+                return False
         self._written += len(batch)
+        return True
 
     async def _purge_daily(self, retention_days: int) -> None:
         while True:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiosqlite
 import pytest
 from hypothesis import settings as hypothesis_settings
 
 from bot.content import Content, load_content
 from bot.matcher import Matcher
+from bot.storage import Storage, open_storage
+from bot.storage.postgres import safe_url
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_CONTENT = Path(__file__).resolve().parent / "data" / "content"
@@ -61,15 +64,67 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def usage_db(db_path: Path) -> AsyncIterator[aiosqlite.Connection]:
+async def usage_db(db_path: Path) -> AsyncIterator[Storage]:
     """A real SQLite file at the current schema, opened as the program opens it."""
-    from bot.db import open_db
-
-    db = await open_db(db_path)
+    db = await open_storage(db_path)
     try:
         yield db
     finally:
         await db.close()
+
+
+# -- PostgreSQL: the same tests on a real server, each in a schema of its own ---------------
+
+POSTGRES_URL = os.environ.get("PREGUNTA_TEST_POSTGRES", "postgresql://pregunta:pregunta@127.0.0.1:5432/pregunta_test")
+_postgres_reachable: str | None = None  # None: not tried yet; "": reachable; else why not
+
+
+async def _postgres_why_not() -> str:
+    global _postgres_reachable
+    if _postgres_reachable is None:
+        try:
+            import asyncpg
+
+            connection = await asyncpg.connect(POSTGRES_URL, timeout=3)
+            await connection.close()
+            _postgres_reachable = ""
+        except Exception as exc:  # noqa: BLE001 - any failure: the reason is shown in the skip
+            _postgres_reachable = f"no PostgreSQL server at {safe_url(POSTGRES_URL)} ({type(exc).__name__}: {exc}); .ci/run starts one"
+    return _postgres_reachable
+
+
+@contextlib.asynccontextmanager
+async def postgres_schema() -> AsyncIterator[str]:
+    """A PostgreSQL URL whose tables live in a fresh schema, dropped afterwards; skips when no server answers."""
+    import asyncpg
+
+    reason = await _postgres_why_not()
+    if reason:
+        pytest.skip(reason)
+    schema = f"t_{secrets.token_hex(6)}"
+    connection = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await connection.execute(f"CREATE SCHEMA {schema}")
+    finally:
+        await connection.close()
+    try:
+        yield f"{POSTGRES_URL}?search_path={schema}"
+    finally:
+        connection = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+        finally:
+            await connection.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db_target(request: pytest.FixtureRequest, db_path: Path) -> AsyncIterator[Path | str]:
+    """PREGUNTA_DB for a test that runs on both backends: a SQLite file, or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield db_path
+        return
+    async with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

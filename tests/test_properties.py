@@ -71,14 +71,15 @@ def test_each_users_language_survives_a_restart(matcher: Matcher, choices: list[
     from pathlib import Path
 
     from bot.conversation import Conversations, FloodGuard
-    from bot.db import SqliteStates, open_db
+    from bot.conversation import StoredStates
+    from bot.storage import open_storage
 
     codes = list(matcher.content.languages)
 
     async def scenario(path: Path) -> None:
         expected: dict[str, str] = {}
-        db = await open_db(path)
-        talk = Conversations(matcher, SqliteStates(db), pseudonym_key=b"key", flood=FloodGuard(limit=1000))
+        db = await open_storage(path)
+        talk = Conversations(matcher, StoredStates(db), pseudonym_key=b"key", flood=FloodGuard(limit=1000))
         for user, number in choices:
             await talk.handle("telegram", user, Incoming(text="hola"))
             await talk.handle("telegram", user, Incoming(text="idioma"))
@@ -86,8 +87,8 @@ def test_each_users_language_survives_a_restart(matcher: Matcher, choices: list[
             expected[user] = codes[int(number) - 1]
         await db.close()
 
-        db = await open_db(path)  # the restart
-        talk = Conversations(matcher, SqliteStates(db), pseudonym_key=b"key")
+        db = await open_storage(path)  # the restart
+        talk = Conversations(matcher, StoredStates(db), pseudonym_key=b"key")
         for user, lang in expected.items():
             reply = await talk.handle("telegram", user, Incoming(text="menu"))
             assert reply is not None and reply.lang == lang, (user, lang)

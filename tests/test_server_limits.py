@@ -360,7 +360,7 @@ async def test_memory_comes_back_after_clients_sending_a_megabyte_each_go(tmp_pa
 
 
 async def test_a_flood_of_refused_requests_writes_a_few_lines_not_one_each(tmp_path: Path) -> None:
-    async with pregunta_serve(tmp_path) as served, httpx.AsyncClient(trust_env=False, limits=httpx.Limits(max_connections=20)) as client:
+    async with pregunta_serve(tmp_path) as served, httpx.AsyncClient(trust_env=False, limits=httpx.Limits(max_connections=20), timeout=httpx.Timeout(30.0, pool=None)) as client:
         headers = {"content-type": "application/json", "x-hub-signature-256": "sha256=forged"}
         started = time.monotonic()
         answers = await asyncio.gather(*(client.post(served.public + "/webhooks/whatsapp", content=b"{}", headers=headers) for _ in range(1000)))

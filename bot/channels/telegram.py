@@ -7,26 +7,34 @@ the reply is not immediate (`base.Presence`). Sends follow the channels' `RetryP
 (RetryAfter honoured up to its ceiling, network errors and 5xx backed off), then are
 logged and counted; PTB's errors become `ChannelError` through one table. HTTP goes
 through the process's aiohttp session (`telegram_request.AiohttpRequest`). A webhook
-body is read within `base.MAX_BODY` and its update id deduplicated. Knows nothing of
-matching or of the dialogue's states; never logs the token, user ids or chat ids.
+body is read within `base.MAX_BODY`.
 
-Telegram delivers at least once: a webhook it thinks was not acknowledged comes again,
-and a poller that stopped before confirming its offset gets the same updates after a
-restart. Both ways, an update id already answered (`dedup`, kept in the database by
-the server) is dropped before any handler runs.
+Nothing accepted is lost: PTB's handlers only turn an update into an `_Item` (who, where,
+what was said), and the items go into the server's durable inbox (`bot.inbox`) before the
+webhook gets its 200, or, when polling, before the next getUpdates (which is what tells
+Telegram they were received: our own loop, not PTB's Updater, which confirms updates
+before its handlers run). The inbox's worker hands each to `handle_claimed`. Without an
+inbox (a channel built alone) or when the database refuses them in time, items are
+answered in the background, in order per chat (not durable; counted). Only worker 0 of
+`serve --workers` polls. Knows nothing of matching or of the dialogue's states; never
+logs the token, user ids or chat ids.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import contextvars
 import datetime as dt
 import hmac
 import logging
 import re
+import time
 import warnings
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -57,13 +65,10 @@ from telegram.error import (
 from telegram.ext import (
     Application,
     ApplicationBuilder,
-    ApplicationHandlerStop,
-    BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 from telegram.warnings import PTBDeprecationWarning
@@ -92,12 +97,16 @@ from bot.channels.telegram_format import (
     split_message,
 )
 from bot.channels.telegram_request import AiohttpRequest
-from bot.conversation import Conversations
+from bot.conversation import Context, Conversations, Pending
 from bot.errors import ChannelError, SettingsError
 from bot.locks import KeyedLocks
 from bot.metrics import Metrics
 from bot.replies import Incoming, Reply
 from bot.settings import Settings
+from bot.storage import Claimed, NewMessage, StorageUnavailable, digest
+
+if TYPE_CHECKING:
+    from bot.inbox import Inbox, Ticket
 
 __all__ = ["TelegramChannel"]
 
@@ -111,6 +120,34 @@ _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 T = TypeVar("T")
 _Context = ContextTypes.DEFAULT_TYPE
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One update to answer, as the inbox keeps it: only what answering needs."""
+
+    update_id: int
+    user_id: int
+    chat_id: int
+    said: Incoming
+    thread: int | None = None  # a forum topic's thread
+    reply_to: int | None = None  # in a group: the message the answer replies to
+    query: str | None = None  # a button press to acknowledge (stops its spinner)
+
+    def encode(self) -> str:
+        data = asdict(self)
+        data.pop("chat_id")  # kept apart, as the inbox's address
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, address: str, body: str) -> _Item:
+        data = json.loads(body)
+        said = Incoming(**data.pop("said"))
+        return cls(chat_id=int(address), said=said, **data)
+
+
+# The items PTB's handlers produce while `_accept` runs updates through them.
+_collected: contextvars.ContextVar[list[_Item] | None] = contextvars.ContextVar("telegram_items", default=None)
 
 
 def _retry_after(exc: RetryAfter) -> ChannelError:
@@ -173,8 +210,13 @@ class TelegramChannel:
         self.metrics = metrics
         self.retry = retry if retry is not None else RetryPolicy()
         self.presence = presence if presence is not None else Presence()
-        self.dedup = dedup  # update ids already seen: webhook re-deliveries, and polls after a restart
+        self.dedup = dedup  # webhook deliveries by update id without the inbox; polling needs none (offsets)
+        self.inbox: Inbox | None = None  # set by the server before start: updates stored before they are confirmed
+        self.polls = True  # False in workers of `serve --workers` but the first: one poller per token
+        self.drain_seconds = 5.0
         self.tasks = Background("Telegram", on_error=lambda exc: self.metrics.errors.labels(NAME).inc())
+        self._chats: KeyedLocks[int] = KeyedLocks()  # without the inbox: one chat's replies in order
+        self._poller: asyncio.Task[None] | None = None
         self._http = http if http is not None else SharedSession()
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._requests: tuple[AiohttpRequest, ...] = ()
@@ -208,13 +250,9 @@ class TelegramChannel:
                     allowed_updates=_ALLOWED_UPDATES,
                     secret_token=self._secret.decode(),
                 )
-            else:
-                assert app.updater is not None
-                await app.updater.start_polling(
-                    timeout=dt.timedelta(seconds=self.poll_timeout),
-                    allowed_updates=_ALLOWED_UPDATES,
-                    error_callback=self._polling_error,
-                )
+            elif self.polls:
+                await app.bot.delete_webhook()
+                self._poller = asyncio.create_task(self._poll(app), name="telegram-poll")
         except TelegramError as exc:
             what = "setWebhook" if self._mode == "webhook" else "deleteWebhook before polling"
             raise ChannelError(f"Telegram refused {what}: {self._redact(str(exc))}") from None
@@ -227,11 +265,13 @@ class TelegramChannel:
         if app is None:
             return
         try:
-            if app.updater is not None and app.updater.running:
-                await app.updater.stop()
+            if self._poller is not None:
+                self._poller.cancel()  # updates of an unfinished getUpdates are not confirmed: sent again
+                await asyncio.gather(self._poller, return_exceptions=True)
+                self._poller = None
+            await self.tasks.drain(self.drain_seconds)  # answers under way without the inbox, "typing…"
             if app.running:
                 await app.stop()
-            await self.tasks.drain(1.0)  # "typing…" calls still under way
             await app.shutdown()
         finally:
             self._app = None
@@ -253,14 +293,10 @@ class TelegramChannel:
             .base_file_url(self._settings.telegram_base_file_url)
             .request(calls)
             .get_updates_request(polls)
-            .concurrent_updates(_ChatByChat(512))
             .job_queue(None)
+            .updater(None)  # our own polling loop: updates stored before they are confirmed
         )
-        if self._mode == "webhook":
-            builder = builder.updater(None)
         app = builder.build()
-        if self._mode == "polling":  # the webhook route drops re-deliveries before they are queued
-            app.add_handler(TypeHandler(Update, self._drop_seen), group=-1)
         app.add_handler(CommandHandler(list(COMMANDS), self._on_command, filters=filters.UpdateType.MESSAGE))
         app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
         app.add_handler(CallbackQueryHandler(self._on_callback))
@@ -299,17 +335,83 @@ class TelegramChannel:
         except Exception:
             log.warning("telegram webhook: malformed update refused")
             return Response(status_code=400)
-        if not await self._first_time(update.update_id):
+        if self.inbox is None and not await self._first_time(update.update_id):
             log.info("telegram webhook: re-delivered update ignored")
             return Response(status_code=200)
-        await app.update_queue.put(update)
+        await self._accept(app, [update])
         return Response(status_code=200)
 
-    async def _drop_seen(self, update: Update, context: _Context) -> None:
-        """Polling: an update answered before a restart (its offset never confirmed) stops here."""
-        if not await self._first_time(update.update_id):
-            log.info("telegram: update delivered again after a restart ignored")
-            raise ApplicationHandlerStop
+    # -- updates in: polling, storing -------------------------------------------------------
+
+    async def _poll(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        """getUpdates in a loop; an update is confirmed (the next offset) only once it is stored."""
+        offset: int | None = None
+        pause = 0.0
+        while not self._closing.is_set():
+            try:
+                updates = await app.bot.get_updates(
+                    offset=offset, timeout=dt.timedelta(seconds=self.poll_timeout), allowed_updates=_ALLOWED_UPDATES
+                )
+                pause = 0.0
+            except TelegramError as exc:
+                self._polling_error(exc)
+                pause = min(30.0, max(1.0, pause * 2))
+                try:
+                    await asyncio.wait_for(self._closing.wait(), pause)
+                except TimeoutError:
+                    pass
+                continue
+            if updates:
+                await self._accept(app, list(updates))
+                offset = updates[-1].update_id + 1
+
+    async def _accept(self, app: Application[Any, Any, Any, Any, Any, Any], updates: list[Update]) -> None:
+        """Run updates through PTB's handlers (which only collect `_Item`s), then store the items."""
+        items: list[_Item] = []
+        token = _collected.set(items)
+        try:
+            for update in updates:
+                await app.process_update(update)
+        finally:
+            _collected.reset(token)
+        if not items:
+            return
+        if self.inbox is not None and await self._store(items):
+            return
+        for item in items:
+            self.tasks.spawn(self._direct(item))
+
+    async def _store(self, items: list[_Item]) -> bool:
+        assert self.inbox is not None
+        now = time.time()
+        messages = [
+            NewMessage(NAME, digest(NAME, str(item.update_id)), self.conversations.person(NAME, str(item.user_id)),
+                       str(item.chat_id), item.encode(), now)
+            for item in items
+        ]  # fmt: skip
+        try:
+            new = await self.inbox.put(messages)
+        except StorageUnavailable:
+            self.metrics.inbox_fallback.labels(NAME).inc(len(items))
+            return False
+        if not all(new):
+            log.info("telegram: %d re-delivered update(s) ignored", new.count(False))
+        return True
+
+    def _take(self, message: Message | None, user_id: int, said: Incoming, update: Update, query: CallbackQuery | None = None) -> None:
+        """What a handler does: the update as an `_Item`, collected for `_accept`."""
+        chat_id = message.chat.id if message is not None else user_id
+        thread = reply_to = None
+        if message is not None and message.is_topic_message and message.message_thread_id:
+            thread = message.message_thread_id
+        if message is not None and query is None and message.chat.type != ChatType.PRIVATE:
+            reply_to = message.message_id  # in a group, answer the person's message: clear whom the bot answers
+        item = _Item(update.update_id, user_id, chat_id, said, thread, reply_to, query.id if query else None)
+        collected = _collected.get()
+        if collected is not None:
+            collected.append(item)
+        else:  # an update PTB processed outside `_accept`: answer it all the same
+            self.tasks.spawn(self._direct(item))
 
     async def _first_time(self, update_id: int) -> bool:
         if self.dedup is None:
@@ -328,7 +430,7 @@ class TelegramChannel:
         message = update.message
         if message is None or message.from_user is None or message.chat is None or not isinstance(message.text, str):
             return  # nothing to answer, or nowhere to answer it (a forged update without a chat)
-        await self._converse(context.bot, message, message.from_user.id, command_incoming(message.text))
+        self._take(message, message.from_user.id, command_incoming(message.text), update)
 
     async def _on_message(self, update: Update, context: _Context) -> None:
         """Text, or something the bot cannot read; in groups only when addressed."""
@@ -337,16 +439,15 @@ class TelegramChannel:
             return
         said = incoming(message, context.bot.id, context.bot.username)
         if said is not None:
-            await self._converse(context.bot, message, message.from_user.id, said)
+            self._take(message, message.from_user.id, said, update)
 
     async def _on_callback(self, update: Update, context: _Context) -> None:
-        """A button: acknowledge it (so the spinner stops), then treat it as the choice."""
+        """A button: treat it as the choice (acknowledged, so the spinner stops, when it is answered)."""
         query = update.callback_query
         if query is None:
             return
-        await self._attempt("answerCallbackQuery", query.answer, retry=False)
         message = query.message if isinstance(query.message, Message) else None
-        await self._converse(context.bot, message, query.from_user.id, button_incoming(query.data or ""), query=query)
+        self._take(message, query.from_user.id, button_incoming(query.data or ""), update, query)
 
     async def _on_error(self, update: object, context: _Context) -> None:
         """The one error handler: log it, count it; the next update goes on as usual."""
@@ -369,32 +470,63 @@ class TelegramChannel:
 
     # -- one turn -------------------------------------------------------------------------
 
-    async def _converse(
-        self, bot: Bot, message: Message | None, user_id: int, said: Incoming, query: CallbackQuery | None = None
-    ) -> None:
-        chat_id = message.chat.id if message is not None else user_id
+    async def handle_claimed(self, claimed: Claimed, context: Context, ticket: Ticket) -> None:
+        """One update from the inbox (the worker's handler): answered, then saved with the done mark."""
+        await self._answer(_Item.decode(claimed.address, claimed.body), context, ticket)
+
+    async def _direct(self, item: _Item) -> None:
+        """An update answered without the inbox: in order per chat; a failure logged and counted."""
+        async with self._chats(item.chat_id):
+            try:
+                await self._answer(item, None, None)
+            except Exception as error:  # the next update goes on as usual
+                self.metrics.errors.labels(NAME).inc()
+                log.error("telegram update %s failed: %s", item.update_id, self._redact(repr(error)), exc_info=error)
+
+    async def _answer(self, item: _Item, context: Context | None, ticket: Ticket | None) -> None:
+        app = self._app
+        if app is None:
+            raise ChannelError("the Telegram channel is not started")
+        bot = app.bot
+        if item.query is not None:
+            query_id = item.query
+            await self._attempt("answerCallbackQuery", lambda: bot.answer_callback_query(query_id), retry=False)
+        chat_id = item.chat_id
         where: dict[str, Any] = {}
-        if message is not None and message.is_topic_message and message.message_thread_id:
-            where["message_thread_id"] = message.message_thread_id
-        if message is not None and query is None and message.chat.type != ChatType.PRIVATE:
-            # In a group, answer the person's message so it is clear whom the bot answers.
-            where["reply_parameters"] = ReplyParameters(message.message_id, allow_sending_without_reply=True)
+        if item.thread:
+            where["message_thread_id"] = item.thread
+        if item.reply_to:
+            where["reply_parameters"] = ReplyParameters(item.reply_to, allow_sending_without_reply=True)
         thread = _thread(where)
+        pending: Pending | None = None
         watch = self.presence.watch(chat_id, lambda: self._typing(bot, chat_id, thread), self.tasks)
         try:
-            reply = await self.conversations.handle(NAME, str(user_id), said)
+            if ticket is None:
+                reply = await self.conversations.handle(NAME, str(item.user_id), item.said)
+            else:
+                pending = await self.conversations.begin(NAME, str(item.user_id), item.said, context)
+                reply = pending.reply
             self.metrics.messages_in.labels(NAME, reply.lang if reply else "-").inc()
-            if reply is None:
-                return
-            await watch.ready(after_sign=True)  # "typing…" must not arrive after the answer
+            if reply is not None:
+                await watch.ready(after_sign=True)  # "typing…" must not arrive after the answer
         finally:
             watch.close()
-        await self._send(bot, chat_id, reply, where)
+        sent = True
+        if reply is not None:
+            sent = await self._send(bot, chat_id, reply, where)
+        if pending is not None and ticket is not None:
+            saving = ticket
+
+            async def save(done: Pending) -> None:
+                await saving.save(done, given_up=not sent)
+
+            await self.conversations.end(pending, save)
 
     async def _typing(self, bot: Bot, chat_id: int, thread: dict[str, Any]) -> None:
         await self._attempt("sendChatAction", lambda: bot.send_chat_action(chat_id, ChatAction.TYPING, **thread), retry=False)
 
-    async def _send(self, bot: Bot, chat_id: int, reply: Reply, where: dict[str, Any]) -> None:
+    async def _send(self, bot: Bot, chat_id: int, reply: Reply, where: dict[str, Any]) -> bool:
+        """The reply's parts in order, then its voice note; False when the text did not all go out."""
         text = reply.text if reply.text.strip() else as_text(reply)
         parts = split_message(text)
         markup = keyboard(reply.options)
@@ -402,10 +534,11 @@ class TelegramChannel:
             last = number == len(parts)
             sent = await self._send_text(bot, chat_id, part, markup if last else None, where if number == 1 else _thread(where))
             if sent is None:
-                return  # the rest would read out of order; the person can ask again
+                return False  # the rest would read out of order; the person can ask again
             self.metrics.messages_out.labels(NAME, reply.lang).inc()
         if reply.audio is not None:
             await self._send_voice(bot, chat_id, reply.audio, reply.lang, _thread(where))
+        return True
 
     async def _send_text(
         self, bot: Bot, chat_id: int, part: str, markup: InlineKeyboardMarkup | None, where: dict[str, Any]
@@ -496,34 +629,6 @@ class TelegramChannel:
 
     def _where(self) -> str:
         return self._redact(self._settings.telegram_base_url)
-
-
-class _ChatByChat(BaseUpdateProcessor):
-    """Updates of one chat in arrival order, different chats at the same time.
-
-    A person's replies keep their order, and someone sending fast (or a slow send to
-    them) never holds up anyone else.
-    """
-
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: KeyedLocks[Hashable] = KeyedLocks()
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        chat = update.effective_chat if isinstance(update, Update) else None
-        user = update.effective_user if isinstance(update, Update) else None
-        key = chat.id if chat else user.id if user else None
-        if key is None:
-            await coroutine
-            return
-        async with self._locks(key):
-            await coroutine
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
 
 
 class _Redaction(logging.Filter):

@@ -5,11 +5,17 @@ delivery that is not acknowledged quickly, and re-sends a refused one for days. 
 POST is refused only when it is not Meta's (403, bad signature) or not a webhook at all
 (413, 415, 400); a signed JSON body of an unexpected shape is acknowledged and ignored.
 
-Each message then becomes its own task (`process`, the one function a queue could call):
-deduplicated by message id (Meta delivers at least once), answered by `Conversations`,
-and rendered as text, an interactive list or reply buttons, and a voice note. Replies to
-one user go out in order; a slow or failing Graph API holds only the replies waiting on
-it. A read receipt goes out only when the reply is not immediate (`base.Presence`).
+With the server's durable inbox (`bot.inbox`, set as `channel.inbox`), every message is
+stored before Meta gets its 200, and the inbox's worker hands it to `handle_claimed`
+(in this process or another one); a redelivery is recognised by its row. Without an
+inbox (a channel built alone), or when the database refuses the message within its
+bounded wait, the message becomes a task of its own (`process`, deduplicated in memory),
+as before: answered, but not durable (counted in pregunta_inbox_fallback_total).
+Either way it is answered by `Conversations` and rendered as text, an interactive list or
+reply buttons, and a voice note. Replies to one user go out in order; a slow or failing
+Graph API holds only the replies waiting on it. A read receipt goes out only when the
+reply is not immediate (`base.Presence`). The inbox keeps the sender's number (to answer)
+and the message until the reply is sent, then forgets both.
 
 The channel is the kit of `base` plus three parts of its own: the parser
 (`whatsapp_payloads.parse_webhook`), the renderer (`render`) and the sender
@@ -19,15 +25,16 @@ The channel is the kit of `base` plus three parts of its own: the parser
 from __future__ import annotations
 
 import asyncio
+import json
 import hashlib
 import hmac
 import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -40,6 +47,7 @@ from bot.channels.base import (
     MemoryDedup,
     Presence,
     Refused,
+    Watch,
     RetryPolicy,
     as_text,
     numbered,
@@ -69,12 +77,16 @@ from bot.channels.whatsapp_payloads import (
     shorten,
     text_message,
 )
-from bot.conversation import Conversations
+from bot.conversation import Context, Conversations, Pending
 from bot.locks import KeyedLocks
 from bot.metrics import Metrics
 from bot.privacy import pseudonym
-from bot.replies import Option, Reply
+from bot.replies import Incoming, Option, Reply
 from bot.settings import Settings
+from bot.storage import Claimed, NewMessage, StorageUnavailable, digest
+
+if TYPE_CHECKING:
+    from bot.inbox import Inbox, Ticket
 
 __all__ = ["MAX_BODY", "PATH", "WhatsAppChannel"]
 
@@ -82,6 +94,7 @@ log = logging.getLogger(__name__)
 
 PATH = "/webhooks/whatsapp"
 _SIGNATURE = re.compile(r"sha256=[0-9a-fA-F]{64}")  # the only form of X-Hub-Signature-256 Meta sends
+_WATCH_SECONDS = 30.0  # a stored message's receipt timer is kept this long for the process that answers it
 _MEDIA_TTL = 25 * 24 * 3600.0  # Meta keeps an uploaded media id for 30 days
 _AUDIO_TYPES = {".ogg": "audio/ogg", ".opus": "audio/ogg", ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aac": "audio/aac", ".amr": "audio/amr"}
 
@@ -112,6 +125,8 @@ class WhatsAppChannel:
         self.conversations = conversations
         self.metrics = metrics
         self.dedup: Dedup = dedup if dedup is not None else MemoryDedup()
+        self.inbox: Inbox | None = None  # set by the server before start: messages stored before the 200
+        self._watching: dict[str, Watch] = {}  # stored here, not yet answered: their read receipt's timer
         self.presence = presence if presence is not None else Presence()
         self.max_pending = max_pending  # messages accepted and not yet answered (read receipts not counted)
         self.pending = 0
@@ -206,6 +221,9 @@ class WhatsAppChannel:
             self.metrics.errors.labels(self.name).inc()
         for codes in parsed.failed_statuses:
             log.info("WhatsApp reported a message not delivered (error %s)", codes)
+        if self.inbox is not None and parsed.messages:
+            if await self._store(parsed.messages):
+                return PlainTextResponse("ok")
         if self.pending + len(parsed.messages) > self.max_pending:
             log.warning("WhatsApp webhook deferred: %d messages already waiting for their reply", self.pending)
             return PlainTextResponse("busy", status_code=503, headers={"Retry-After": "30"})
@@ -221,13 +239,42 @@ class WhatsAppChannel:
         finally:
             self.pending -= 1
 
+    async def _store(self, items: list[Inbound]) -> bool:
+        """Messages into the inbox before Meta's 200; False when the database did not take them in time."""
+        assert self.inbox is not None
+        now = time.time()
+        messages = [
+            NewMessage(self.name, digest(self.name, item.message_id), self.conversations.person(self.name, item.user),
+                       item.user, _encode(item), now)
+            for item in items
+        ]  # fmt: skip
+        try:
+            new = await self.inbox.put(messages)
+        except StorageUnavailable:
+            self.metrics.inbox_fallback.labels(self.name).inc(len(items))
+            return False  # answered without the inbox: not durable, but not delayed either
+        loop = asyncio.get_running_loop()
+        for item, fresh in zip(items, new):
+            if not fresh:
+                log.info("WhatsApp re-delivered message from %s ignored", self._tag(item.user))
+                continue
+            # The receipt's clock starts now, while the message may wait behind the person's
+            # previous one; whoever answers it stops the timer (another process: a late receipt).
+            message_id = item.message_id
+            self._watching[message_id] = self.presence.watch(item.user, lambda m=message_id: self._mark_read(m), self.tasks)  # type: ignore[misc]
+            loop.call_later(_WATCH_SECONDS, self._forget_watch, message_id)
+        return True
+
+    def _forget_watch(self, message_id: str) -> None:
+        watch = self._watching.pop(message_id, None)
+        if watch is not None:
+            watch.close()
+
     # -- processing ------------------------------------------------------------------
 
     async def process(self, item: Inbound) -> None:
-        """One message, from its parsed form to the reply sent: once only, in order per person.
-
-        A read receipt goes out at once after a pause, or when the reply takes over a second.
-        """
+        """One message without the inbox, from its parsed form to the reply sent: once only
+        (deduplicated in memory), in order per person in this process."""
         try:
             new = await self.dedup.first_time(item.message_id)
         except Exception:  # a broken store must not silence the bot: better twice than never
@@ -237,15 +284,29 @@ class WhatsAppChannel:
         if not new:
             log.info("WhatsApp re-delivered message from %s ignored", self._tag(item.user))
             return
+        await self._answer(item, None, None)
+
+    async def handle_claimed(self, claimed: Claimed, context: Context, ticket: Ticket) -> None:
+        """One message from the inbox (the worker's handler): answered, then saved with the done mark."""
+        await self._answer(_decode(claimed.address, claimed.body), context, ticket)
+
+    async def _answer(self, item: Inbound, context: Context | None, ticket: Ticket | None) -> None:
+        """The turn, the reply sent, then the state saved (with the inbox's done mark).
+
+        A read receipt goes out at once after a pause, or when the reply takes over a second.
+        """
         message_id = item.message_id
-        watch = self.presence.watch(item.user, lambda: self._mark_read(message_id), self.tasks)
+        watch = self._watching.pop(message_id, None) or self.presence.watch(item.user, lambda: self._mark_read(message_id), self.tasks)
         try:
             async with self._people(item.user):
-                reply = await self.conversations.handle(self.name, item.user, item.incoming)
+                pending = await self.conversations.begin(self.name, item.user, item.incoming, context)
+                reply = pending.reply
                 self._count_in(reply.lang if reply else "unknown")
+                sent = True
                 if reply is not None:
                     await watch.ready()
-                    await self.send(item.user, reply)
+                    sent = await self.send(item.user, reply)
+                await self.conversations.end(pending, _saver(ticket, given_up=not sent))
         finally:
             watch.close()
 
@@ -338,6 +399,29 @@ class WhatsAppChannel:
 
 
 # -- helpers -------------------------------------------------------------------------
+
+
+def _saver(ticket: Ticket | None, *, given_up: bool) -> Callable[[Pending], Awaitable[None]] | None:
+    if ticket is None:
+        return None
+
+    async def save(pending: Pending) -> None:
+        await ticket.save(pending, given_up=given_up)
+
+    return save
+
+
+def _encode(item: Inbound) -> str:
+    """What the inbox keeps of a message until it is answered (the address is kept apart)."""
+    said = item.incoming
+    return json.dumps({"id": item.message_id, "type": item.type, "text": said.text, "payload": said.payload,
+                       "non_text": said.non_text}, ensure_ascii=False, separators=(",", ":"))  # fmt: skip
+
+
+def _decode(address: str, body: str) -> Inbound:
+    data = json.loads(body)
+    said = Incoming(text=str(data.get("text") or ""), payload=data.get("payload"), non_text=data.get("non_text"))
+    return Inbound(user=address, message_id=str(data.get("id") or ""), incoming=said, type=str(data.get("type") or "text"))
 
 
 def _signed(secret: bytes, body: bytes, header: str) -> bool:

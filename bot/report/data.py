@@ -12,12 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-import aiosqlite
-
 from bot import rollup
 from bot.clock import GUATEMALA
 from bot.errors import PreguntaError
 from bot.report.similar import QueryGroup, group_queries
+from bot.storage import Storage
 
 __all__ = [
     "CATEGORIES",
@@ -120,7 +119,7 @@ def days(since: date, until: date) -> list[str]:
 
 
 async def build_report(
-    db: aiosqlite.Connection | None,
+    db: Storage | None,
     *,
     since: date | None = None,
     until: date | None = None,

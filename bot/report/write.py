@@ -10,11 +10,11 @@ import csv
 from datetime import date
 from pathlib import Path
 
-from bot.db import open_db
 from bot.errors import PreguntaError
 from bot.report.data import Labels, Progress, ReportData, build_report
 from bot.report.html import render
 from bot.report.tables import Table, tables
+from bot.storage import describe, exists, open_storage
 
 __all__ = ["write_csv", "write_report"]
 
@@ -34,7 +34,7 @@ def write_csv(found: list[Table], folder: Path) -> list[Path]:
 
 
 async def write_report(
-    db_path: Path,
+    db_path: Path | str,
     out: Path,
     *,
     csv_dir: Path | None = None,
@@ -45,12 +45,13 @@ async def write_report(
     labels: Labels = Labels(),
     progress: Progress | None = None,
 ) -> ReportData:
-    """Build the report from the database at `db_path` and write it; a missing file is an error, not an empty report."""
-    if not db_path.is_file():
+    """Build the report from the database at `db_path` (a SQLite file or a PostgreSQL URL) and write it;
+    a missing file is an error, not an empty report."""
+    if not exists(db_path):
         raise PreguntaError(
-            f"la base de datos {db_path} no existe: revisá PREGUNTA_DB (el bot la crea al recibir el primer mensaje)"
+            f"la base de datos {describe(db_path)} no existe: revisá PREGUNTA_DB (el bot la crea al recibir el primer mensaje)"
         )
-    db = await open_db(db_path)
+    db = await open_storage(db_path, wait=30.0)
     try:
         data = await build_report(
             db, since=since, until=until, retention_days=retention_days, k=k, labels=labels, progress=progress

@@ -96,6 +96,18 @@ def make_settings(graph_url: str, tmp_path: Path, **overrides: Any) -> Settings:
 _SIGN = object()
 
 
+async def settled(runtime: Runtime) -> None:
+    """Until the inbox holds nothing pending and no reply is under way (channel tasks included)."""
+    while True:
+        for channel in runtime.channels:
+            await channel.tasks.settle()  # type: ignore[attr-defined]
+        inbox, storage = runtime.inbox, runtime.storage
+        if inbox is None or storage is None or (inbox.active == 0 and await storage.pending() == 0):
+            if all(len(c.tasks) == 0 for c in runtime.channels):  # type: ignore[attr-defined]
+                return
+        await asyncio.sleep(0.01)
+
+
 @dataclass
 class Bot:
     """The running server, its WhatsApp channel and the fake Graph API it talks to."""
@@ -119,8 +131,8 @@ class Bot:
         return await self.http.post("/webhooks/whatsapp", content=body, headers=headers)
 
     async def settle(self) -> None:
-        """Wait until every message handed to the background has been answered or given up."""
-        await asyncio.wait_for(self.channel.tasks.settle(), 10)
+        """Wait until every message accepted has been answered or given up (inbox and background)."""
+        await asyncio.wait_for(settled(self.runtime), 10)
 
     def metric(self, name: str, **labels: str) -> float:
         return self.runtime.metrics.registry.get_sample_value(name, labels) or 0.0
@@ -379,6 +391,7 @@ async def test_non_text_gets_a_kind_reply_and_the_menu(bot: Bot) -> None:
         reply = (await bot.graph.wait_sent(user, 2))[-1]
         assert kind_of(reply) == "list" and body_of(reply) == "Solo leo texto.", name
         assert [row_id for row_id, _ in choices(reply)][:1] == ["topic:pasaporte-requisitos"], name
+    await bot.settle()
     assert bot.metric("pregunta_answers_total", kind=Kind.NON_TEXT.value) == len(NON_TEXT)
 
 
@@ -441,14 +454,18 @@ async def test_dedup_store_outlives_a_restart(graph: FakeGraph, tmp_path: Path) 
     assert len(graph.sent_to(USER)) == 1
 
 
-async def test_a_broken_dedup_store_still_answers(bot: Bot) -> None:
-    async def broken(message_id: str) -> bool:
-        raise OSError("disk full")
+async def test_a_failing_inbox_still_answers_without_it(bot: Bot) -> None:
+    """The database refuses the message: answered at once without the inbox, and counted."""
+    from bot.storage import StorageUnavailable
 
-    bot.channel.dedup = RememberedDedup(broken)
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise StorageUnavailable("disk full")
+
+    assert bot.runtime.storage is not None
+    bot.runtime.storage.put_messages = broken  # type: ignore[method-assign]
     await bot.post(text("hola"))
     await bot.graph.wait_sent(USER)
-    assert bot.metric("pregunta_errors_total", channel="whatsapp") == 1
+    assert bot.metric("pregunta_inbox_fallback_total", channel="whatsapp") == 1
 
 
 async def test_memory_dedup_forgets_after_its_ttl_and_stays_bounded() -> None:
@@ -596,7 +613,8 @@ async def test_a_burst_of_1500_webhooks_is_all_acknowledged_then_all_answered(bo
 
             statuses = await asyncio.gather(*(post(user) for user in users))
         assert statuses.count(200) == len(users), sorted(set(statuses))
-        assert bot.channel.pending == len(users)  # all accepted, none answered yet
+        assert bot.runtime.storage is not None
+        assert await bot.runtime.storage.pending() == len(users)  # all accepted into the inbox, none answered yet
     finally:
         gate.set()
     await bot.graph.wait_for(lambda g: len({m["to"] for m in g.sent}) == len(users), timeout=120)
@@ -605,11 +623,19 @@ async def test_a_burst_of_1500_webhooks_is_all_acknowledged_then_all_answered(bo
     assert sorted(m["to"] for m in bot.graph.sent) == sorted(users)  # one reply each
 
 
-async def test_overloaded_channel_defers_the_delivery(bot: Bot) -> None:
+async def test_overloaded_channel_without_inbox_defers_the_delivery(bot: Bot) -> None:
     bot.channel.max_pending = 0
+    bot.channel.inbox = None  # the database is not there: the bounded in-memory path
     response = await bot.post(text("hola"))
     assert response.status_code == 503 and response.headers["retry-after"]
     assert bot.graph.calls == []
+
+
+async def test_with_the_inbox_a_burst_is_stored_not_refused(bot: Bot) -> None:
+    bot.channel.max_pending = 0  # the inbox is the buffer: what is stored is answered in turn
+    response = await bot.post(text("hola"))
+    assert response.status_code == 200
+    await bot.graph.wait_sent(USER)
 
 
 # -- the Graph client on its own -----------------------------------------------------

@@ -86,6 +86,7 @@ class FakeGraph:
         self._down = False
         self._holds: dict[str, asyncio.Event] = {}
         self._hold_all: asyncio.Event | None = None
+        self.delay = 0.0  # seconds every message call takes, as Meta under load; a caller gone by then is not served
         self._changed: asyncio.Condition | None = None
         self._ids = itertools.count(1)
         self._media_ids = itertools.count(1)
@@ -189,6 +190,10 @@ class FakeGraph:
             await hold.wait()
         if self._hold_all is not None:
             await self._hold_all.wait()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+            if await request.is_disconnected():  # the sender died meanwhile: nothing delivered
+                return JSONResponse({"error": {"message": "client went away", "code": 0}}, status_code=499)
         if self._failures and (self._fail_reads or not call.is_read):
             response = meta_error(*FAILURES[self._failures.popleft()])
             if self._retry_after is not None:

@@ -13,7 +13,7 @@ import pytest
 
 from bot.conversation import Conversations, MemoryStates, Turn
 from bot.clock import GUATEMALA
-from bot.db import open_db
+from bot.storage import open_storage as open_db
 from bot.matcher import Matcher
 from bot.replies import Incoming, Kind
 from bot.report.data import build_report

@@ -22,7 +22,7 @@ import pytest
 
 from bot.conversation import Conversations, FloodGuard, MemoryStates, Turn
 from bot.clock import GUATEMALA
-from bot.db import open_db
+from bot.storage import open_storage as open_db
 from bot.errors import PreguntaError
 from bot.matcher import Matcher
 from bot.replies import Incoming, Kind, Reply
@@ -271,7 +271,7 @@ async def test_purged_days_still_count(db_path: Path, log: UsageLog) -> None:
         before = await build_report(db, retention_days=180, k=1)
         result = await purge(db, 4)
         after = await build_report(db, retention_days=4, k=1)
-        assert list(await db.execute_fetchall("SELECT COUNT(DISTINCT day) FROM events")) == [(5,)]  # today and 4 before
+        assert list(await db.fetch("SELECT COUNT(DISTINCT day) FROM events")) == [(5,)]  # today and 4 before
     finally:
         await db.close()
     assert result.days == 5 and result.events == sum(3 * (d + 1) + 3 for d in range(5, 10))
@@ -448,3 +448,35 @@ def test_the_report_modules_only_point_downwards() -> None:
         }
         assert imported <= set(order[:position]), (name, imported)
     assert not (ROOT / "bot" / "reports.py").exists() and not (ROOT / "bot" / "report_html.py").exists()
+
+
+async def test_purge_and_report_say_the_same_on_both_backends(db_target: Path | str, tmp_path: Path) -> None:
+    """`pregunta purge` and `pregunta report` on a SQLite file and on PostgreSQL: the same rows, the same tables."""
+    usage = UsageLog(db_target)
+    await usage.start()
+    base = datetime.now(GUATEMALA).replace(hour=12, minute=0, second=0, microsecond=0)
+    for day in range(8):
+        at = (base - timedelta(days=day)).timestamp()
+        for user in range(day + 1):
+            usage.record(Turn(at, "whatsapp", "es", Kind.TOPIC, "pasaporte-vigencia", 90.0, 1.0, f"user-{user}", None))
+            usage.record(Turn(at + 2, "whatsapp", "es", Kind.NOT_SURE, None, 20.0, 1.0, f"user-{user}", "receta de pepian"))
+        usage.record(Turn(at + 3, "telegram", "es", Kind.LANGUAGE, "quc", None, 1.0, "switcher", None))
+        usage.record(Turn(at + 4, "telegram", "quc", Kind.LANGUAGE, "es", None, 1.0, "switcher", None))
+    await usage.close()
+    out = tmp_path / "antes.html"
+    before = await write_report(db_target, out, retention_days=180, k=1)
+    env = {**os.environ, "PREGUNTA_DB": str(db_target), "PREGUNTA_PSEUDONYM_KEY": "k" * 32}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "purge", "--days", "3"], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "se borraron" in done.stdout and "4 días" in done.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "report", "--out", str(tmp_path / "despues.html")],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    after = await write_report(db_target, tmp_path / "despues.html", retention_days=3, k=1)
+    skip = {"resumen", "sin_respuesta"}
+    assert [t for t in tables(after) if t.name not in skip] == [t for t in tables(before) if t.name not in skip]
+    assert after.rolled is not None and after.not_sure_kept < before.not_sure_kept
