@@ -143,6 +143,8 @@ def _shared_keywords(content: Content, pack: LanguagePack, matcher: Matcher, lin
         found = matcher.match(keyword, pack.code)
         if found.verdict in ("answer", "emergency", "ack"):
             continue  # a plain query still gets one answer
+        if pack.code != "es" and set(topics) <= set(found.offered):
+            continue  # a Mayan word for a broad idea (wuj "paper", pwaq "money"): every topic it names is offered
         if found.verdict == "not_sure":
             effect = "recibirá «no estoy seguro» en vez de la respuesta"
         else:
