@@ -33,6 +33,7 @@ __all__ = ["MENU_PAGE", "REPEAT_MINUTES", "State", "Step", "number_in", "respond
 MENU_PAGE = 8  # topics per menu page: with "más temas" and "menú" it fits a WhatsApp list (10 rows)
 REPEAT_MINUTES = 10  # the same answer again within this while gets its short form
 _RECENT = 3  # answers remembered for that
+_BRIEF_WORDS = 3  # … for a message this short ("pasaporte vencido"); a longer question gets it all
 _MENU = "menu:0"
 _PAGE = "page:"  # options that are a menu page are remembered as the page, not as nine rows
 
@@ -65,6 +66,7 @@ class State:
     hint: str | None = None  # language the first message looked like
     last: str | None = None  # topic answered last: the context of a short follow-up
     recent: tuple[tuple[str, int], ...] = ()  # (topic, minute) answered lately
+    offer: tuple[str, ...] = ()  # topics a question before the language choice could be about
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +77,7 @@ class State:
             "hint": self.hint,
             "last": self.last,
             "recent": [list(item) for item in self.recent],
+            "offer": list(self.offer),
         }
 
     @classmethod
@@ -90,6 +93,7 @@ class State:
                 _text_or_none(data.get("hint")),
                 _text_or_none(data.get("last")),
                 recent,
+                tuple(str(topic) for topic in data.get("offer") or ()),
             )
         except (KeyError, ValueError, TypeError, AttributeError):
             return cls()
@@ -253,11 +257,13 @@ class _Turn:
             state, reply = self.question(text, found)
             return state, replace(reply, text=self._auto_language(reply.text), chose_lang=self.lang)
         # A question before the language is chosen is answered right after the choice.
-        pending = self.state.pending
+        pending, offer = self.state.pending, self.state.offer
         if found.id in self.content.spanish.topics:
-            pending = found.id
+            pending, offer = found.id, ()
+        elif found.offered:
+            pending, offer = None, found.offered
         state, reply = self.language_menu(self.ui("greeting"), Kind.LANGUAGE, hint=hint)
-        return replace(state, pending=pending, hint=hint), reply
+        return replace(state, pending=pending, offer=offer, hint=hint), reply
 
     def question(self, text: str, found: Match | None = None) -> tuple[State, Reply]:
         found = found or self.matcher.match(text, self.lang, context=self.state.last)
@@ -267,7 +273,9 @@ class _Turn:
         if found.id is None:
             return self.unsure(text, found, notice)
         if found.id in self.content.spanish.topics:
-            return self.answer(found.id, found.score, Kind.TOPIC, notice=notice)
+            # the same few words again soon: the short form; a question of its own: all of it
+            brief = len(words(text)) <= _BRIEF_WORDS
+            return self.answer(found.id, found.score, Kind.TOPIC, notice=notice, full=not brief)
         return self.intent(found.id, found, text)
 
     # -- replies ---------------------------------------------------------------------
@@ -289,10 +297,14 @@ class _Turn:
 
     def choose_language(self, code: str) -> tuple[State, Reply]:
         self.lang = code
-        pending, self.state = self._pending, replace(self.state, lang=code, step=Step.READY, pending=None, hint=None)
+        offer = tuple(t for t in self.state.offer if t in self.content.spanish.topics)
+        pending, self.state = self._pending, replace(self.state, lang=code, step=Step.READY, pending=None, hint=None, offer=())
         if pending:  # what they asked before choosing: the usage log counts it as asked
             state, reply = self.answer(pending, None, Kind.TOPIC)
             return state, replace(reply, chose_lang=code)
+        if offer:  # … or the topics it could be about
+            state, reply = self.unsure("", Match(None, 0.0, (), offer), None)
+            return state, replace(reply, chose_lang=code, query=None)
         return self.menu(0, Kind.LANGUAGE, intro=self.ui("language_chosen"), topic=code)
 
     def menu(self, page: int, kind: Kind, intro: str | None = None, topic: str | None = None) -> tuple[State, Reply]:

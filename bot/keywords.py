@@ -89,6 +89,8 @@ class _Index:
     whole: dict[tuple[str, ...], list[int]] = field(default_factory=dict)  # a keyword's terms → entries
     fuzzy_by_length: dict[int, list[str]] = field(default_factory=dict)
     fuzzy_seen: dict[str, tuple[str, float] | None] = field(default_factory=dict)  # memo of _fuzzy
+    weak: frozenset[str] = frozenset()  # terms only examples use: a misspelling there is still looked up
+    strong_by_length: dict[int, list[str]] = field(default_factory=dict)  # keys of keyword and title words
 
 
 class KeywordIndex:
@@ -217,6 +219,11 @@ def _build(content: Content, lang: str, examples: bool) -> _Index:
         for keyword in entry.keywords:
             whole[keyword].append(i)
     index.postings, index.sequences, index.unordered, index.whole = dict(postings), dict(sequences), dict(unordered), dict(whole)
+    strongest: dict[str, float] = defaultdict(float)
+    for entry in index.entries:
+        for term, weight in entry.terms.items():
+            strongest[term] = max(strongest[term], weight)
+    index.weak = frozenset(t for t, w in strongest.items() if w < _PHRASE_WORD)
     topic_terms = {t for e in index.entries if e.kind != "intent" for t in e.terms}
     index.social = frozenset(t for e in index.entries if e.kind == "intent" for t in e.terms if t not in topic_terms)
     for pack in packs:
@@ -235,6 +242,10 @@ def _build(content: Content, lang: str, examples: bool) -> _Index:
     for known in sorted(index.fuzzy_pool):
         by_length[len(known)].append(known)
     index.fuzzy_by_length = dict(by_length)
+    strong: dict[int, list[str]] = defaultdict(list)
+    for key in sorted({sound(w) for w in _vocabulary(content.spanish, examples=False)}):
+        strong[len(key)].append(key)
+    index.strong_by_length = dict(strong)
     return index
 
 
@@ -273,6 +284,10 @@ def _query_terms(every: tuple[str, ...], index: _Index) -> tuple[dict[str, float
             term, factor = my, 1.0 if word in index.canon else _LOOSE
         elif es in index.idf:
             term, factor = es, 1.0
+            # "pasaprote" is in some example, but it means the keyword "pasaporte"
+            near = _fuzzy(word, index, strong=True) if es in index.weak and len(word) >= 6 else None
+            if near and near[0] != es:
+                present[near[0]] = max(present.get(near[0], 0.0), near[1])
         elif len(word) >= 6 and not word.isdigit():
             term, factor = (
                 _fuzzy(word, index)
@@ -327,34 +342,36 @@ def _add(entry: _Entry, terms: list[str], sequence: tuple[str, ...], weight: flo
         entry.terms[term] = max(entry.terms.get(term, 0.0), term_weight)
 
 
-def _vocabulary(pack: LanguagePack) -> set[str]:
-    """Words of five letters or more in a language's keywords, examples and titles."""
+def _vocabulary(pack: LanguagePack, examples: bool = True) -> set[str]:
+    """Words of five letters or more in a language's keywords, titles (and examples)."""
     texts = [kw for intent in pack.intents.values() for kw in intent.keywords]
     for topic in pack.topics.values():
-        texts += [*topic.keywords, topic.title, *topic.examples]
+        texts += [*topic.keywords, topic.title, *(topic.examples if examples else ())]
     return {w for text in texts for w in words(text) if len(w) >= 5 and not w.isdigit() and not is_stopword(w)}
 
 
-def _fuzzy(word: str, index: _Index) -> tuple[str, float] | None:
-    """A typo: the known word within one edit (two for long words), compared by sound."""
-    if word in index.fuzzy_seen:
+def _fuzzy(word: str, index: _Index, strong: bool = False) -> tuple[str, float] | None:
+    """A typo: the known word within one edit (two for long words), compared by sound.
+    `strong`: only keyword and title words, never the word itself."""
+    if not strong and word in index.fuzzy_seen:
         return index.fuzzy_seen[word]
     key = mayan_key(word) if index.mayan and "'" in word else sound(word)
     if len(key) < 6:  # "clima" is one letter from "coima": short words only match exactly
         return None
     limit = 1 if len(key) < 9 else 2
+    lengths = index.strong_by_length if strong else index.fuzzy_by_length
     pool = [
         known
         for size in range(len(key) - limit, len(key) + limit + 1)
-        for known in index.fuzzy_by_length.get(size, ())
-        if known[0] == key[0]  # people rarely mistype the first letter
+        for known in lengths.get(size, ())
+        if known[0] == key[0] and not (strong and known == key)  # people rarely mistype the first letter
     ]
     found = process.extractOne(key, pool, scorer=DamerauLevenshtein.distance, score_cutoff=limit)
     result = None
     if found is not None:
         known, distance, _ = found
         result = index.fuzzy_pool[known], 1.0 - 0.12 * distance
-    if len(index.fuzzy_seen) < 50_000:
+    if not strong and len(index.fuzzy_seen) < 50_000:
         index.fuzzy_seen[word] = result
     return result
 

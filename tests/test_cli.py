@@ -65,8 +65,8 @@ def test_piped_chat_is_never_rate_limited_and_reads_as_a_conversation(data_env: 
     for block, line in zip(blocks, lines[1:], strict=True):
         assert block.startswith(line + "\n") and len(block.strip().splitlines()) >= 2, block
     assert blocks[2].startswith("como pido asilo en guatemala\nRespuesta de prueba sobre el asilo.")
-    # asked again within minutes: the short form, with the whole answer one tap away
-    assert blocks[-1].startswith("como pido asilo en guatemala\nTe lo mandé arriba. Lo principal:")
+    # a whole question asked again gets the whole answer again (a few words again: the short form)
+    assert blocks[-1].startswith("como pido asilo en guatemala\nRespuesta de prueba sobre el asilo.")
     assert done.stdout.count("Respuesta de prueba sobre el pasaporte vencido.") == 10
 
 

@@ -292,9 +292,26 @@ def test_dos_is_a_number(matcher: Matcher) -> None:
     assert talk.say("dos").topic == matcher.content.menu[1]
 
 
+def test_a_question_before_the_language_with_choices_gets_them_after(matcher: Matcher) -> None:
+    talk = Talk(matcher)
+    talk.say("mi esposo se quiere ir pal norte con un señor que lo lleva por 60 mil y la mitad se paga antes")
+    assert talk.state.offer and talk.state.pending is None
+    reply = talk.say("1")
+    assert reply.kind is Kind.CHOICES and reply.chose_lang == "es" and talk.state.offer == ()
+    assert "topic:trafico-de-migrantes" in [o.payload for o in reply.options]
+    assert reply.text.startswith("⚠️")  # the smuggling warning first
+
+
+def test_a_long_question_on_the_same_topic_gets_the_whole_answer(matcher: Matcher) -> None:
+    talk = Talk(matcher, State(Step.READY, "es"))
+    first = talk.say("pasaporte vencido", at=1_000_000.0)
+    again = talk.say("se me vencio el pasaporte hace dos meses y estoy en guatemala que hago", at=1_000_060.0)
+    assert again.topic == first.topic and again.text == first.text
+
+
 def test_a_repeat_within_minutes_gets_the_short_form(matcher: Matcher) -> None:
     talk = Talk(matcher, State(Step.READY, "es"))
-    first = talk.say("se me vencio el pasaporte", at=1_000_000.0)
+    first = talk.say("pasaporte vencido", at=1_000_000.0)
     again = talk.say("pasaporte vencido", at=1_000_120.0)
     assert again.topic == first.topic and again.text.startswith("Te lo mandé arriba. Lo principal:")
     assert len(again.text) < len(first.text) / 2 and any(o.payload == f"full:{first.topic}" for o in again.options)
