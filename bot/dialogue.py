@@ -33,7 +33,7 @@ __all__ = ["MENU_PAGE", "REPEAT_MINUTES", "State", "Step", "number_in", "respond
 MENU_PAGE = 8  # topics per menu page: with "más temas" and "menú" it fits a WhatsApp list (10 rows)
 REPEAT_MINUTES = 10  # the same answer again within this while gets its short form
 _RECENT = 3  # answers remembered for that
-_BRIEF_WORDS = 3  # … for a message this short ("pasaporte vencido"); a longer question gets it all
+_BRIEF_WORDS = 2  # … for a message this short ("pasaporte vencido"); a longer question gets it all
 _MENU = "menu:0"
 _PAGE = "page:"  # options that are a menu page are remembered as the page, not as nine rows
 
@@ -329,7 +329,7 @@ class _Turn:
         parts = [notice] if notice else []
         repeat = not full and self._answered_lately(topic_id)
         if repeat:
-            parts += [self.ui("repeat"), _gist(topic.answer or "")]
+            parts += [self.ui("repeat"), _gist(topic.answer or "", self.content.spanish.topics[topic_id].title)]
         else:
             if not translated:
                 parts.append(self.ui("translation_pending"))
@@ -503,11 +503,12 @@ class _Turn:
         return _public_numbers(self.content)
 
 
-def _gist(answer: str) -> str:
-    """The line of an answer that says what to do: its first bold line after the title."""
+def _gist(answer: str, title: str) -> str:
+    """The line of an answer that says what to do: its first bold line that is not the
+    title, else its first line after the title."""
     lines = [line.strip() for line in answer.splitlines() if line.strip()]
-    bold = [line for line in lines if "*" in line]
-    for line in bold[1:] or bold or lines:
+    body = [line for line in lines if line.replace("*", "").strip() != title]
+    for line in [line for line in body if "*" in line] or body:
         return line
     return ""
 

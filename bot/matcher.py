@@ -36,7 +36,7 @@ from bot.normalize import MAX_INPUT, is_stopword, mayan_key, spanish_key, words
 __all__ = ["ACK", "EMERGENCY", "Calibration", "Match", "Matcher"]
 
 _WHOLE_KEYWORD = 85.0  # keyword score of a message that is one of the entry's keywords
-_CALM = 0.5  # share of the emergency threshold below which a question around a cry shows no danger
+_CALM = 0.8  # share of the emergency threshold below which a question around a cry shows no danger
 _NONE_OFFERS = 0.5  # the model's "none of ours" above which no topic is offered
 _FOLLOW_UP_WORDS = 8  # a longer message is a question of its own, not a follow-up
 _FOLLOW_UP_SHARE = 0.7  # … and the related topic must be nearly the message's best
@@ -186,7 +186,7 @@ class Matcher:
         # "¿La utz awach? kinwaj pasaporte", "ok y la visa?", "gracias, en español el
         # pasaporte": the question matters, not the greeting, thanks or "ok" around it
         again = self.decide(self.evidence(" ".join(rest), lang))
-        if again.id is not None and again.id not in _WRAPPERS:
+        if again.id is not None and again.id not in _WRAPPERS and again.id != EMERGENCY:  # danger was judged whole
             return again
         if again.offered and wrapper != "idioma":
             return replace(found, id=None, offered=again.offered)
