@@ -1,5 +1,5 @@
 """Matcher speed: per-query latency (median, p99) and queries per second on one core,
-with today's content and with content scaled ×10 and ×100 (generated topics).
+with today's content and with content scaled ×10 (generated topics).
 
 Prints figures; asserts nothing. Usage: python bench/matcher_bench.py
 """
@@ -80,9 +80,13 @@ def main() -> None:
     lines = queries()
     print(f"{len(lines) * 3} queries per run, Python {sys.version.split()[0]}")
     measure("today", ROOT / "content", lines)
-    for factor in (10, 100):
+    for factor in (10,):
         with tempfile.TemporaryDirectory() as tmp:
             measure(f"content x{factor}", scaled_content(factor, Path(tmp) / "content"), lines)
+    # ×100 (2,400 topics) is not run: the learned model holds features × topics weights and
+    # trains in time that grows with both, so it is sized for a campaign's tens of topics
+    # (docs/matcher.md, docs/performance.md).
+    print("content x100   not measured: the learned model is sized for tens of topics, not thousands")
 
 
 if __name__ == "__main__":
