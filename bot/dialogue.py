@@ -18,9 +18,11 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, replace
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from bot.clock import GUATEMALA
 from bot.content import EMERGENCY, Content
 from bot.language_hint import asked_language, guess_language
 from bot.matcher import Match, Matcher
@@ -46,6 +48,8 @@ _NUMBER_WORDS = {
 _NUMBER_LEADS = {"el", "la", "opcion", "numero", "nro", "num", "quiero", "la opcion", "el numero"}
 _SOCIAL = ("saludo", "gracias", "entendido")  # a second message like these re-shows the menu
 _WARN_FROM = 15.0  # a candidate this confident brings its warning to a reply that is not sure
+_ACCEPT_ALERTS = "alerts:yes"  # the consent's button: only an explicit press or number subscribes
+_ALERT_LINES = 2  # at most this many alert lines under one answer
 
 
 class Step(StrEnum):
@@ -155,6 +159,7 @@ class _Turn:
         self.matcher = matcher
         self.lang = state.lang
         self.minute = int(at // 60) if at else None
+        self.day: date | None = datetime.fromtimestamp(at, GUATEMALA).date() if at else None
         self._pending = state.pending if state.pending in content.spanish.topics else None
 
     def ui(self, key: str) -> str:
@@ -181,6 +186,8 @@ class _Turn:
         if kind == "menu":
             page = int(value) if value.isdigit() else 0
             return self.menu(page, Kind.NUMBER)
+        if payload == _ACCEPT_ALERTS:
+            return self.alerts_subscribe()
         if kind == "intent" and value == EMERGENCY:
             return self.emergency(Match(EMERGENCY, 100.0), "")
         if kind == "intent" and value:
@@ -240,6 +247,9 @@ class _Turn:
             self.state = replace(self.state, lang=self.lang, step=Step.READY, pending=None)
             state, reply = self.emergency(found, text, change_language=True)
             return state, replace(reply, chose_lang=self.lang)
+        if found.id == "baja":  # stopping alerts never waits for a language (a state forgotten after months)
+            self.lang = hint or self.state.lang
+            return self.alerts_stop(found)
         if self.state.step is Step.LANGUAGE and found.id == "idioma":
             return self.language_menu(None, Kind.INTENT, topic="idioma")
         if self.state.step is Step.LANGUAGE:
@@ -324,6 +334,7 @@ class _Turn:
             elif self.lang != "es" and topic.translation == "draft":
                 parts.append(self.ui("draft_notice"))
             parts.append(topic.answer or "")
+        parts += self._alert_lines(topic_id)
         parts.append(self.ui("related"))
         related = [r for r in topic.related if r in self.content.spanish.topics][:3]
         options = [Option(str(i), sys.intern(f"topic:{rid}"), self.content.title(self.lang, rid)) for i, rid in enumerate(related, start=1)]
@@ -378,9 +389,42 @@ class _Turn:
             return self.menu(0, Kind.INTENT, intro=self.ui("greeting_again"), topic="saludo")
         if intent_id == "entendido":
             return self.acknowledge(Kind.INTENT)
+        if intent_id == "avisos":
+            return self.alerts_consent(found)
+        if intent_id == "baja":
+            return self.alerts_stop(found)
         key = {"gracias": "thanks", "despedida": "bye", "ayuda-humana": "help_lines"}.get(intent_id, "menu")
         reply = Reply(self.ui(key), self.lang, Kind.INTENT, (self._menu_option(),), topic=intent_id, score=found.score)
         return self.done(reply)
+
+    # -- alerts ("avisos"): the service carries out `Reply.action` (bot.conversation) --------
+
+    def alerts_consent(self, found: Match) -> tuple[State, Reply]:
+        """What we keep, how often we write, how to stop; accepting takes a button or its number."""
+        accept = Option("1", _ACCEPT_ALERTS, self.ui("alerts_accept"))
+        reply = Reply(self.ui("alerts_consent"), self.lang, Kind.INTENT, (accept, self._menu_option()), topic="avisos",
+                      score=found.score, action="consent")  # fmt: skip
+        return self.done(reply)
+
+    def alerts_subscribe(self) -> tuple[State, Reply]:
+        reply = Reply(self.ui("alerts_subscribed"), self.lang, Kind.INTENT, (self._menu_option(),), topic="avisos", action="subscribe")
+        return self.done(reply)
+
+    def alerts_stop(self, found: Match) -> tuple[State, Reply]:
+        """At once, whatever the step: no question back."""
+        reply = Reply(self.ui("alerts_unsubscribed"), self.lang, Kind.INTENT, (self._menu_option(),), topic="baja",
+                      score=found.score, action="unsubscribe")  # fmt: skip
+        return self.done(reply)
+
+    def _alert_lines(self, topic_id: str) -> list[str]:
+        """One line per live alert on the topic (by the message's day: no clock here), newest first."""
+        if self.day is None:
+            return []
+        lines = []
+        for alert_id in self.content.alerts_on(topic_id, self.day)[:_ALERT_LINES]:
+            _, title, _ = self.content.alert(self.lang, alert_id)
+            lines.append(self.ui("alert_line").replace("{alert}", title))
+        return lines
 
     def acknowledge(self, kind: Kind) -> tuple[State, Reply]:
         """"ok", "👍", "si": a short "¿Algo más?", the last options kept."""
@@ -456,6 +500,8 @@ class _Turn:
             return self.ui("more_topics")
         if payload == "intent:ayuda-humana":
             return self.ui("help_option")
+        if payload == _ACCEPT_ALERTS:
+            return self.ui("alerts_accept")
         return self.ui("menu_option")
 
     def _answered_lately(self, topic_id: str) -> bool:
