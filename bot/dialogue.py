@@ -50,6 +50,14 @@ _SOCIAL = ("saludo", "gracias", "entendido")  # a second message like these re-s
 _WARN_FROM = 15.0  # a candidate this confident brings its warning to a reply that is not sure
 _ACCEPT_ALERTS = "alerts:yes"  # the consent's button: only an explicit press or number subscribes
 _ALERT_LINES = 2  # at most this many alert lines under one answer
+_ALERT_INTENTS = ("avisos", "baja")
+_ALERT_LEAN = 35.0  # the matcher's lean toward one of them, when it is not sure, that still counts
+# Words that turn "avisos" into a stop: the matcher drops "no", "ya", "más" as filler words,
+# so "no más avisos" and "avisos" look alike to it.
+_STOPS_ALERTS = frozenset(
+    "no nunca ni dejar deja dejen basta parar pare paren detener cancelar cancela quitar quitame quiten sacame "
+    "borrame stop baja desuscribir desuscribirme".split()
+)
 
 
 class Step(StrEnum):
@@ -247,6 +255,7 @@ class _Turn:
             self.state = replace(self.state, lang=self.lang, step=Step.READY, pending=None)
             state, reply = self.emergency(found, text, change_language=True)
             return state, replace(reply, chose_lang=self.lang)
+        found = self._alerts_wish(text, found)
         if found.id == "baja":  # stopping alerts never waits for a language (a state forgotten after months)
             self.lang = hint or self.state.lang
             return self.alerts_stop(found)
@@ -270,7 +279,7 @@ class _Turn:
         return replace(state, pending=pending, hint=hint), reply
 
     def question(self, text: str, found: Match | None = None) -> tuple[State, Reply]:
-        found = found or self.matcher.match(text, self.lang, context=self.state.last)
+        found = self._alerts_wish(text, found or self.matcher.match(text, self.lang, context=self.state.last))
         notice = self.ui("personal_data") if mentions_personal_data(text, self._public_numbers()) else None
         if found.id == EMERGENCY:
             return self.emergency(found, text)
@@ -415,6 +424,16 @@ class _Turn:
         reply = Reply(self.ui("alerts_unsubscribed"), self.lang, Kind.INTENT, (self._menu_option(),), topic="baja",
                       score=found.score, action="unsubscribe")  # fmt: skip
         return self.done(reply)
+
+    def _alerts_wish(self, text: str, found: Match) -> Match:
+        """Between the two alert intents, a "no" decides: the matcher cannot hear it (a filler
+        word to it), so "no quiero recibir avisos" looks like "quiero recibir avisos" there.
+        A lean of the matcher to either, short of sure, counts when nothing else is near."""
+        lean = found.id if found.id is not None else (found.candidates[0][0] if found.candidates else None)
+        if lean not in _ALERT_INTENTS or (found.id is None and found.candidates[0][1] < _ALERT_LEAN):
+            return found
+        wants = "baja" if lean == "baja" or _STOPS_ALERTS & set(fold(text).split()) else "avisos"
+        return found if found.id == wants else Match(wants, max(found.score, found.candidates[0][1]), found.candidates)
 
     def _alert_lines(self, topic_id: str) -> list[str]:
         """One line per live alert on the topic (by the message's day: no clock here), newest first."""
