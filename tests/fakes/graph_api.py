@@ -198,6 +198,8 @@ class FakeGraph:
             await asyncio.sleep(self.delay)
             if await request.is_disconnected():  # the sender died meanwhile: nothing delivered
                 return JSONResponse({"error": {"message": "client went away", "code": 0}}, status_code=499)
+        if call.user in self.blocked and not call.is_read:
+            return meta_error(*FAILURES["131026"])
         if self._failures and (self._fail_reads or not call.is_read):
             response = meta_error(*FAILURES[self._failures.popleft()])
             if self._retry_after is not None:
@@ -208,8 +210,6 @@ class FakeGraph:
             template = call.json["template"]
             if template["language"]["code"] not in self.templates.get(template["name"], set()):
                 problem = FAILURES["132001"]
-        if problem is None and call.user in self.blocked and not call.is_read:
-            problem = FAILURES["131026"]
         if problem is not None:
             return meta_error(*problem)
         if call.is_read:
