@@ -17,6 +17,7 @@ Knows nothing of channels, alerts' content or sending.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -131,8 +132,15 @@ class Subscriptions:
         """Delete a subscription by its pseudonym (`blocked`: the platform said they blocked us)."""
         now = time.time() if now is None else now
         column = "blocked" if blocked else "stopped"
-        counts = await self.storage.script([(_LEAVE_DAY.format(column=column), (local_day(now), person)), (_DELETE, (person,))])
-        return counts[-1] > 0
+        gone = "gone-" + secrets.token_hex(12)  # the alerts they got stay counted, no longer linked to them
+        counts = await self.storage.script(
+            [
+                (_LEAVE_DAY.format(column=column), (local_day(now), person)),
+                (_DELETE, (person,)),
+                ("UPDATE alert_deliveries SET person = ? WHERE person = ?", (gone, person)),
+            ]
+        )
+        return counts[1] > 0
 
     async def set_language(self, channel: str, user_id: str, lang: str) -> None:
         """A subscriber who changes language gets alerts in the new one (no row: nothing happens)."""

@@ -180,3 +180,14 @@ def test_telegram_errors_mean_for_the_person() -> None:
         "token": "abort", "timeout": "unknown",
     }  # fmt: skip
     assert outcomes["429"] is not None and outcomes["429"].retry_after == 3.0
+
+
+async def test_opting_out_unlinks_the_alerts_a_person_got(store: Storage) -> None:
+    subs = Subscriptions(store, keyring(Fernet.generate_key()), PSEUDONYM_KEY)
+    await subs.subscribe("telegram", "987654321012", "es")
+    person = subs.person("telegram", "987654321012")
+    await store.script([("INSERT INTO alert_deliveries VALUES (?, ?, 'telegram', 'es', 'sent', 'r', 0, NULL)", (alert, person)) for alert in ("a", "b")])
+    assert await subs.unsubscribe("telegram", "987654321012")
+    rows = await store.fetch("SELECT alert, person, status FROM alert_deliveries ORDER BY alert")
+    assert [(a, s) for a, _, s in rows] == [("a", "sent"), ("b", "sent")]  # still counted
+    assert all(p != person and p.startswith("gone-") for _, p, _ in rows)  # no longer theirs
