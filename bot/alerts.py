@@ -175,7 +175,7 @@ class _Grouped:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, _, future), count in zip(taken, counts):
+            for (_, _, future), count in zip(taken, counts, strict=True):
                 if not future.done():
                     future.set_result(count)
 

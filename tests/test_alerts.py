@@ -341,7 +341,7 @@ async def test_the_dry_run_sends_and_writes_nothing(fakes: Fakes, tmp_path: Path
 
 async def _subscribe_directly(env: dict[str, str], people: list[tuple[str, str]]) -> None:
     """Subscriptions written as the server writes them (a crowd, faster than chatting)."""
-    settings = Settings(_env_file=None, pregunta_db=env["PREGUNTA_DB"], pregunta_subscribers_key=env["PREGUNTA_SUBSCRIBERS_KEY"])  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, pregunta_db=env["PREGUNTA_DB"], pregunta_subscribers_key=env["PREGUNTA_SUBSCRIBERS_KEY"])  # type: ignore[call-arg, arg-type]
     storage = await open_storage(settings.pregunta_db)
     try:
         store = Subscriptions(storage, subscribers_key(settings), env["PREGUNTA_PSEUDONYM_KEY"].encode())

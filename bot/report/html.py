@@ -186,7 +186,7 @@ def _topics(data: ReportData, table: Table) -> str:
     for language, _topic, title, _written, _chosen, total in table.rows:
         if len(per_language[str(language)]) < _TOP_TOPICS:
             per_language[str(language)].append((str(title), float(total)))
-    body = []
+    body: list[str] = []
     for language, items in per_language.items():
         body.append(f"<h3>{escape(language)}</h3>")
         if len(items) < 2:  # a single bar says nothing
@@ -219,10 +219,10 @@ def _alerts(data: ReportData, by_name: dict[str, Table]) -> str:
     """Subscriptions to the alerts over time and now, and what each alert did."""
     over_time, now, sent = by_name["suscripciones_por_dia"], by_name["suscripciones_ahora"], by_name["avisos"]
     totals = [row[1] for row in over_time.rows]
-    body = []
+    body: list[str] = []
     if len(totals) >= 2 and all(isinstance(t, int) for t in totals):
         labels = [format_date(date.fromisoformat(str(row[0])), "d MMM", locale="es") for row in over_time.rows]
-        body.append(charts.columns(labels, [("Suscritas", [float(t) for t in totals])], title="Personas suscritas a los avisos"))  # type: ignore[arg-type]
+        body.append(charts.columns(labels, [("Suscritas", [float(t) for t in totals])], title="Personas suscritas a los avisos"))
     body += [_note(over_time), _folded(over_time), f"<h3>{escape(now.title)}</h3>", _table(now) if now.rows else "<p>Nadie suscrito.</p>"]
     body += [f"<h3>{escape(sent.title)}</h3>", _note(sent), _table(sent) if sent.rows else "<p>Todavía no se mandó ningún aviso.</p>"]
     return _section("avisos", "Avisos: suscripciones y envíos", "".join(body))

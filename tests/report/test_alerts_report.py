@@ -34,7 +34,7 @@ async def test_the_report_shows_subscribers_and_alerts_without_small_counts(db_p
             await subs.subscribe("whatsapp", f"502555{n:05d}", "quc", now=DAY_1)
         await subs.unsubscribe("telegram", str(9_000_000_000), now=DAY_2)
         await subs.drop(subs.person("telegram", str(9_000_000_001)), blocked=True, now=DAY_2)
-        rows = [("citas", f"p{n}", "telegram", "es", "sent", "r", DAY_2, None) for n in range(10)]
+        rows: list[tuple[str, str, str, str, str, str, float, str | None]] = [("citas", f"p{n}", "telegram", "es", "sent", "r", DAY_2, None) for n in range(10)]
         rows += [("citas", "q1", "whatsapp", "quc", "failed", "r", DAY_2, "131047"), ("citas", "q2", "telegram", "es", "unsubscribed", "r", DAY_2, "403")]
         await db.script([("INSERT INTO alert_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row) for row in rows])
         await db.write_events([(DAY_1, "2026-05-28", "telegram", "es", "topic", "pasaporte-vigencia", 90.0, 3.0, "u1", None, None),
