@@ -275,6 +275,8 @@ async def test_blocked_people_are_unsubscribed_and_the_24h_window_is_not_a_block
     assert code == 0, out
     again = alerts_received(fakes, "Venden citas de pasaporte")
     assert sum(again.values()) == sum(got.values()) + 1 and max(again.values()) == 1
+    assert not [secret for secret in (str(ANA), str(LUIS), str(EVA), *PHONES, PHONES[1][3:]) if secret in out]  # nor in its log
+    assert scan(data, [str(LUIS), str(EVA), PHONES[1]]) == []
 
 
 async def test_a_wrong_template_stops_the_send_in_one_line_and_a_fixed_one_resumes(fakes: Fakes, tmp_path: Path) -> None:
