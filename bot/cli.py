@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
 import sqlite3
 import sys
+import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
 from bot import content_status, logs, translations
+from bot.alerts import alert_state, delivery_counts, find_alert, plan, send_alert
+from bot.channels.broadcast import Courier, TelegramCourier, WhatsAppCourier
+from bot.channels.http import SharedSession
+from bot.clock import today
 from bot.channels.terminal import NoFloodGuard, run_chat
 from bot.content import Content, check_content, load_content
 from bot.content_lint import content_warnings
@@ -31,6 +39,7 @@ from bot.rollup import PurgeResult, purge
 from bot.server import run
 from bot.settings import Settings, check_database_path, load_settings
 from bot.storage import describe, exists, open_storage
+from bot.subscriptions import Subscriptions, subscriber_counts, subscribers_key
 from bot.usage import UsageLog
 
 __all__ = ["main"]
@@ -112,6 +121,26 @@ def _parser() -> argparse.ArgumentParser:
         "Roll usage events older than the retention into daily counts, then delete them (serve does it daily).",
     )
     purge_.add_argument("--days", type=_positive, help="retention in days (default PREGUNTA_RETENTION_DAYS)")
+
+    alerts = commands.add_parser(
+        "alerts",
+        help="Scam alerts («avisos»): list them, send one to its subscribers.",
+        description="Scam alerts («avisos»): list them, send one to its subscribers.",
+    )
+    alert_commands = alerts.add_subparsers(title="commands", metavar="COMMAND")
+    listed = command("list", _alerts_list, "Every alert, live or expired, what each send did, and the subscribers per language and channel.", alert_commands)
+    _content_option(listed)
+    send = command(
+        "send",
+        _alerts_send,
+        "Send an alert to every subscriber not sent yet, at the platform's pace (run it again to resume: nobody gets it twice).",
+        alert_commands,
+    )
+    send.add_argument("alert", metavar="ID", help="the alert's id (content/es/alerts/ID.yaml)")
+    send.add_argument("--dry-run", action="store_true", help="show who would get it and what each language reads; send nothing")
+    send.add_argument("--rate", type=_positive, help="messages per second per platform (default: Telegram 30, WhatsApp 80)")
+    _content_option(send)
+    command("rekey", _alerts_rekey, "Encrypt every subscription again with the first key of PREGUNTA_SUBSCRIBERS_KEY (key rotation).", alert_commands)
 
     content = commands.add_parser(
         "content",
@@ -420,3 +449,186 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _logging(settings: Settings) -> None:
     """Every record, whichever library made it, goes through the privacy filter (`bot.logs`)."""
     logs.setup(settings.pregunta_log_level, libraries=settings.pregunta_log_libraries)
+
+
+# -- alerts ("avisos") ---------------------------------------------------------------------------
+
+_STATUS_WORDS = {"sent": "enviados", "failed": "fallidos", "unsubscribed": "dados de baja (bloquearon el bot)", "unknown": "sin confirmar"}
+
+
+def _alerts_list(args: argparse.Namespace, settings: Settings) -> int:
+    """Every alert (live or not), what each did, and the subscribers per language and channel."""
+    content = _content(args, settings)
+    day = today()
+    deliveries: list[tuple[str, str, str, str, int]] = []
+    counts: dict[tuple[str, str], int] = {}
+    check_database_path(settings.pregunta_db, write=False)
+    if exists(settings.pregunta_db):
+        deliveries, counts = asyncio.run(_alerts_numbers(settings.pregunta_db))
+    alerts = sorted(content.spanish.alerts.values(), key=lambda a: (a.published or date.min, a.id), reverse=True)
+    print(f"Avisos ({len(alerts)}) en {content.root / 'es' / 'alerts'}:" if alerts else "No hay avisos en content/es/alerts/.")
+    for alert in alerts:
+        languages = ["es"] + [
+            f"{code}{'' if pack.alerts[alert.id].translation == 'reviewed' else ' (borrador)'}"
+            for code, pack in content.languages.items()
+            if code != "es" and alert.id in pack.alerts
+        ]
+        print(f"  {alert.id}  [{alert_state(alert, day)}]  {alert.published} → {alert.expires}  idiomas: {', '.join(languages)}")
+        print(f"      {alert.title}")
+        print(f"      temas: {', '.join(alert.topics)}")
+        done: dict[str, int] = defaultdict(int)
+        for alert_id, _channel, _lang, status, people in deliveries:
+            if alert_id == alert.id:
+                done[status] += people
+        print("      " + (" · ".join(f"{_STATUS_WORDS[s]} {done[s]:,}" for s in _STATUS_WORDS) if done else "todavía no se mandó"))
+    total = sum(counts.values())
+    print(f"Suscripciones: {total:,}" + ("" if total else " (nadie se suscribió todavía)"))
+    for channel in sorted({c for c, _ in counts}):
+        per_lang = "  ".join(f"{lang} {n:,}" for (c, lang), n in sorted(counts.items()) if c == channel)
+        print(f"  {channel}: {per_lang}")
+    return 0
+
+
+async def _alerts_numbers(target: Path | str) -> tuple[list[tuple[str, str, str, str, int]], dict[tuple[str, str], int]]:
+    db = await open_storage(target, wait=30.0)
+    try:
+        return await delivery_counts(db), await subscriber_counts(db)
+    finally:
+        await db.close()
+
+
+def _alerts_send(args: argparse.Namespace, settings: Settings) -> int:
+    content = _content(args, settings)
+    find_alert(content, args.alert)
+    check_database_path(settings.pregunta_db)
+    key = subscribers_key(settings)
+    if key is None and not args.dry_run:
+        raise SettingsError("PREGUNTA_SUBSCRIBERS_KEY is not set: the subscriptions cannot be read (README, alerts)")
+    _logging(settings)
+    return asyncio.run(_send(args, settings, content, key))
+
+
+async def _send(args: argparse.Namespace, settings: Settings, content: Content, key: object) -> int:
+    storage = await open_storage(settings.pregunta_db, wait=30.0)
+    http = SharedSession()
+    couriers: list[Courier] = []
+    try:
+        planned = await plan(storage, content, args.alert)
+        by_channel: dict[str, int] = defaultdict(int)
+        for (channel, _), n in planned.to_send.items():
+            by_channel[channel] += n
+        print(f"Aviso «{args.alert}»: {planned.total:,} por mandar", end="")
+        print(" (" + ", ".join(f"{c} {n:,}" for c, n in sorted(by_channel.items())) + ")" if by_channel else "")
+        if planned.unconfirmed:
+            print(f"  {planned.unconfirmed:,} sin confirmar de un envío que se interrumpió: no se vuelven a mandar")
+        if args.dry_run:
+            for lang, (title, text) in planned.texts.items():
+                people = sum(n for (_, code), n in planned.to_send.items() if code == lang)
+                print(f"--- {lang} ({people:,} personas) ---\n⚠️ {title}\n{text.strip()}\n{content.ui(lang, 'alerts_footer')}")
+            print("(prueba: no se mandó nada)")
+            return 0
+        if not planned.total:
+            print("Nada que mandar: cada suscripción ya lo recibió.")
+            return 0
+        couriers = _couriers(settings, by_channel, http, args.rate)
+        assert key is not None
+        subscriptions = Subscriptions(storage, key)  # type: ignore[arg-type]
+        first = await subscriptions.page("", 1, [c.name for c in couriers])
+        if first:
+            first[0].address(subscriptions.key)  # a wrong key: one line now, before anything is sent
+        for courier in couriers:
+            await courier.open()
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        bar = _Bar(planned.total)
+        result = await send_alert(storage, content, args.alert, subscriptions, couriers, progress=bar, stopping=stopping)
+        bar.done()
+    finally:
+        for courier in couriers:
+            with contextlib.suppress(Exception):
+                await courier.close()
+        await storage.close()
+    print(" · ".join(f"{words} {result.total(status):,}" for status, words in _STATUS_WORDS.items()))
+    if result.aborted:
+        print(f"pregunta: envío detenido: {result.aborted}. Lo que falta se manda al correr el mismo comando otra vez.", file=sys.stderr)
+        return 1
+    if result.interrupted:
+        print("pregunta: envío interrumpido; corré el mismo comando para mandar lo que falta (nadie lo recibe dos veces).", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _couriers(settings: Settings, by_channel: dict[str, int], http: SharedSession, rate: float | None) -> list[Courier]:
+    """A courier per channel with subscribers to reach; a channel without its settings stops everything first."""
+    couriers: list[Courier] = []
+    if by_channel.get("telegram"):
+        if settings.telegram_bot_token is None:
+            raise SettingsError(f"{by_channel['telegram']:,} Telegram subscribers to reach but TELEGRAM_BOT_TOKEN is not set")
+        couriers.append(TelegramCourier(settings.telegram_bot_token.get_secret_value(), settings.telegram_base_url,
+                                        settings.telegram_base_file_url, http=http, rate=rate))  # fmt: skip
+    if by_channel.get("whatsapp"):
+        if not settings.whatsapp_enabled:
+            raise SettingsError(f"{by_channel['whatsapp']:,} WhatsApp subscribers to reach but WHATSAPP_TOKEN and WHATSAPP_PHONE_NUMBER_ID are not set")
+        if settings.whatsapp_alert_template is None:
+            raise SettingsError(
+                f"{by_channel['whatsapp']:,} WhatsApp subscribers to reach but WHATSAPP_ALERT_TEMPLATE is not set: "
+                "WhatsApp only delivers a first message as an approved template (README, alerts)"
+            )
+        assert settings.whatsapp_token is not None and settings.whatsapp_phone_number_id is not None
+        couriers.append(WhatsAppCourier(
+            settings.whatsapp_api_base_url, settings.whatsapp_phone_number_id, settings.whatsapp_token.get_secret_value(),
+            settings.whatsapp_alert_template, settings.whatsapp_alert_template_lang, http=http, rate=rate,
+        ))  # fmt: skip
+    return couriers
+
+
+def _alerts_rekey(args: argparse.Namespace, settings: Settings) -> int:
+    key = subscribers_key(settings)
+    if key is None:
+        raise SettingsError("PREGUNTA_SUBSCRIBERS_KEY is not set: nothing to re-encrypt with")
+    check_database_path(settings.pregunta_db)
+
+    async def rekey() -> int:
+        storage = await open_storage(settings.pregunta_db, wait=30.0)
+        try:
+            return await Subscriptions(storage, key).rekey()
+        finally:
+            await storage.close()
+
+    count = asyncio.run(rekey())
+    print(f"{count:,} suscripciones cifradas de nuevo con la primera llave de PREGUNTA_SUBSCRIBERS_KEY; ya podés quitar las demás.")
+    return 0
+
+
+class _Bar:
+    """Progress of a send on stderr: a bar rewritten in place on a terminal, a line every 10 % otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = max(1, total)
+        self.started = time.monotonic()
+        self._tty = sys.stderr.isatty()
+        self._shown = -1.0
+        self._last = 0
+
+    def __call__(self, done: int) -> None:
+        self._last = done
+        share = min(1.0, done / self.total)
+        now = time.monotonic()
+        if self._tty:
+            if now - self._shown < 0.2 and done < self.total:
+                return
+            self._shown = now
+        else:
+            if int(share * 10) == int(self._shown) and done < self.total:
+                return
+            self._shown = int(share * 10)
+        rate = done / max(0.001, now - self.started)
+        line = f"[{'#' * int(share * 30):<30}] {share:4.0%} {done:,} de {self.total:,} · {rate:,.0f}/s"
+        sys.stderr.write(f"\r\033[K{line}" if self._tty else f"{line}\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self._tty:
+            sys.stderr.write("\n")

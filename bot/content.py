@@ -26,7 +26,10 @@ from bot.errors import ContentError, ContentIssue
 from bot.phones import PhoneBook
 
 __all__ = [
+    "ALERT_TEXT_MAX",
+    "ALERT_TITLE_MAX",
     "EMERGENCY",
+    "Alert",
     "INTENTS",
     "UI_KEYS",
     "Content",
@@ -42,7 +45,7 @@ __all__ = [
 ]
 
 EMERGENCY = "emergencia"  # the id of the emergency entry (content/<lang>/emergency.yaml)
-INTENTS = ("saludo", "gracias", "despedida", "menu", "idioma", "ayuda-humana", "entendido")
+INTENTS = ("saludo", "gracias", "despedida", "menu", "idioma", "ayuda-humana", "entendido", "avisos", "baja")
 UI_KEYS = (
     "greeting",
     "choose_language",
@@ -72,12 +75,22 @@ UI_KEYS = (
     "repeat",
     "full_answer",
     "language_auto",
+    "alerts_consent",
+    "alerts_accept",
+    "alerts_subscribed",
+    "alerts_unsubscribed",
+    "alerts_off",
+    "alerts_failed",
+    "alert_line",
+    "alerts_footer",
 )
 _LANGUAGE_ORDER = ("es", "quc", "kek", "mam")
 _ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 PHONES_FILE = "phones.yaml"  # in the content root: the only phone numbers texts may give
 _MAX_TITLE = 24
 _MAX_ANSWER = 4096
+ALERT_TITLE_MAX = 160  # the one line shown under an answer ("⚠️ Aviso: …")
+ALERT_TEXT_MAX = 700  # what subscribers receive: a WhatsApp template's body holds 1,024 in all
 
 Translation = Literal["draft", "reviewed"]
 
@@ -136,6 +149,14 @@ class UIFile(_Reviewable):
     repeat: str | None = None
     full_answer: str | None = Field(default=None, max_length=_MAX_TITLE)
     language_auto: str | None = None
+    alerts_consent: str | None = None
+    alerts_accept: str | None = Field(default=None, max_length=_MAX_TITLE)
+    alerts_subscribed: str | None = None
+    alerts_unsubscribed: str | None = None
+    alerts_off: str | None = None
+    alerts_failed: str | None = None
+    alert_line: str | None = None
+    alerts_footer: str | None = None
 
 
 def _numbers_as_words(cls: type, values: object) -> object:
@@ -202,6 +223,29 @@ class Emergency(_Reviewable):
     _no_blank_entries = field_validator("keywords", "examples")(_no_blank)
 
 
+class Alert(_Reviewable):
+    """A warning about a swindle going round (content/<lang>/alerts/<id>.yaml).
+
+    Shown as one line under the answer of each of its `topics` until `expires`, and sent
+    to subscribers with `pregunta alerts send`. In Spanish every field but `verified` is
+    needed; a Mayan file gives only its own `title` and `text` (the dates and topics are
+    the Spanish file's), and is used once reviewed, as topics are.
+    """
+
+    id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")  # as _ID
+    title: str | None = Field(default=None, min_length=1, max_length=ALERT_TITLE_MAX)
+    text: str | None = Field(default=None, min_length=1, max_length=ALERT_TEXT_MAX)
+    topics: list[str] = []
+    published: date | None = None  # shown and sent from this day on
+    expires: date | None = None  # last day it is shown or sent
+    source: str | None = None  # who warned, and when
+    verified: date | None = None  # when a person checked it against the source
+
+    def live(self, day: date) -> bool:
+        """Shown on `day`: published by then and not expired (both days included)."""
+        return self.published is not None and self.expires is not None and self.published <= day <= self.expires
+
+
 class PhoneLine(_Strict):
     """One phone line the bot may give (content/phones.yaml): who answers it, and the source."""
 
@@ -242,6 +286,7 @@ class LanguagePack:
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word → its variants
     emergency: Emergency | None = None
     out_of_scope: tuple[str, ...] = ()  # examples of messages that are no topic of ours
+    alerts: dict[str, Alert] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -256,6 +301,7 @@ class Content:
     load_seconds: float
     serve_drafts: frozenset[str] = field(default_factory=frozenset)
     phones: tuple[PhoneLine, ...] = ()  # content/phones.yaml: the only numbers texts may give
+    alerts_by_topic: dict[str, tuple[str, ...]] = field(default_factory=dict)  # topic → alert ids, newest first
 
     @property
     def spanish(self) -> LanguagePack:
@@ -300,6 +346,22 @@ class Content:
         spanish = self.spanish.emergency
         assert spanish is not None  # the loader refuses Spanish content without it
         return spanish, lang == "es"
+
+    def alert(self, lang: str, alert_id: str) -> tuple[Alert, str, str]:
+        """An alert's (Spanish entry, title, text) in `lang`: its reviewed translation, else
+        Spanish, text by text. The Spanish entry holds the dates and topics."""
+        spanish = self.spanish.alerts[alert_id]
+        pack = self.languages.get(lang)
+        own = pack.alerts.get(alert_id) if pack and lang != "es" else None
+        title, text = spanish.title or "", spanish.text or ""
+        if own is not None and own.text and self._servable(lang, own):
+            title, text = own.title or title, own.text
+        return spanish, title, text
+
+    def alerts_on(self, topic_id: str, day: date) -> list[str]:
+        """Ids of the alerts shown under `topic_id` on `day`, newest first."""
+        alerts = self.spanish.alerts
+        return [a for a in self.alerts_by_topic.get(topic_id, ()) if alerts[a].live(day)]
 
     def _servable(self, lang: str, entry: _Reviewable) -> bool:
         if lang == "es" or entry.translation == "reviewed":
@@ -546,6 +608,9 @@ def check_content(
         if book is not None:
             _check_phones(pack, book, reader)
 
+    if "es" in packs:
+        for pack in packs.values():
+            _check_alerts(pack, packs["es"], reader)
     ordered = {code: packs[code] for code in _LANGUAGE_ORDER if code in packs}
     ordered.update({code: packs[code] for code in sorted(packs) if code not in ordered})
     content = Content(
@@ -557,6 +622,7 @@ def check_content(
         load_seconds=time.perf_counter() - started,
         serve_drafts=frozenset(serve_drafts),
         phones=phones,
+        alerts_by_topic=_alerts_by_topic(packs["es"]) if "es" in packs else {},
     )
     return content, reader.issues
 
@@ -660,6 +726,23 @@ def _load_language(folder: Path, reader: _Reader) -> LanguagePack | None:
             continue
         topics[topic.id] = topic
 
+    alerts: dict[str, Alert] = {}
+    for path in _yaml_files(folder / "alerts"):
+        data, lines = reader.read(path)
+        if path in reader.unreadable:
+            continue
+        if data is None:
+            reader.add(path, None, "", "el archivo está vacío")
+            continue
+        fallback = {"id": path.stem} if _ID.fullmatch(path.stem) else None
+        alert = reader.validate(Alert, path, data, lines, fallback=fallback)
+        if alert is None:
+            continue
+        if alert.id != path.stem:
+            reader.add(path, lines.get(("id",)), "id", f"el id «{alert.id}» no coincide con el nombre del archivo «{path.stem}»")
+            continue
+        alerts[alert.id] = alert
+
     if language is None:
         return None
     return LanguagePack(
@@ -675,6 +758,7 @@ def _load_language(folder: Path, reader: _Reader) -> LanguagePack | None:
         synonyms=synonyms,
         emergency=emergency,
         out_of_scope=tuple(out_of_scope.examples) if out_of_scope else (),
+        alerts=alerts,
     )
 
 
@@ -731,6 +815,47 @@ def _check_against_spanish(pack: LanguagePack, es: LanguagePack, reader: _Reader
                 reader.at(path, f"related[{index}]", f"el tema «{related}» no existe", "related", index)
 
 
+_FROM_SPANISH = ("topics", "published", "expires")  # a translated alert takes these from the Spanish file
+
+
+def _check_alerts(pack: LanguagePack, es: LanguagePack, reader: _Reader) -> None:
+    """Spanish alerts are whole (text, topics that exist, dates in order, a source); a
+    translation names a Spanish alert, says draft or reviewed, and adds only its texts."""
+    for alert in pack.alerts.values():
+        path = pack.folder / "alerts" / f"{alert.id}.yaml"
+        if pack.code == "es":
+            for name in ("title", "text", "source", "published", "expires"):
+                if getattr(alert, name) is None:
+                    reader.at(path, name, "falta este campo (obligatorio en español)")
+            if not alert.topics:
+                reader.at(path, "topics", "nombrá al menos un tema: el aviso sale debajo de sus respuestas")
+            for index, topic_id in enumerate(alert.topics):
+                if topic_id not in es.topics and topic_id not in reader.broken_ids:
+                    reader.at(path, f"topics[{index}]", f"el tema «{topic_id}» no existe", "topics", index)
+            if alert.published and alert.expires and alert.expires < alert.published:
+                reader.at(path, "expires", f"vence ({alert.expires}) antes de publicarse ({alert.published})")
+            continue
+        if alert.id not in es.alerts:
+            reader.at(path, "id", "este aviso no existe en español (content/es/alerts/)")
+        if alert.translation is None:
+            reader.at(path, "translation", "indicá draft o reviewed")
+        if alert.translation == "reviewed" and not (alert.reviewed_by and alert.reviewed_on):
+            reader.at(path, "reviewed_by", "una traducción revisada lleva reviewed_by y reviewed_on", "translation")
+        for name in _FROM_SPANISH:
+            if getattr(alert, name):
+                reader.at(path, name, "en los idiomas mayas este campo se toma del aviso en español: quitalo de aquí")
+
+
+def _alerts_by_topic(es: LanguagePack) -> dict[str, tuple[str, ...]]:
+    """Each topic's alerts, the most recently published first (the index the dialogue reads)."""
+    found: dict[str, list[Alert]] = defaultdict(list)
+    for alert in es.alerts.values():
+        for topic_id in alert.topics:
+            found[topic_id].append(alert)
+    ordered = {t: sorted(a, key=lambda x: (x.published or date.min, x.id), reverse=True) for t, a in found.items()}
+    return {t: tuple(a.id for a in alerts) for t, alerts in ordered.items()}
+
+
 def _check_audio(pack: LanguagePack, reader: _Reader) -> None:
     """Each recorded answer exists inside its language folder and is a playable voice note."""
     folder = pack.folder.resolve()
@@ -765,6 +890,10 @@ def _check_phones(pack: LanguagePack, book: PhoneBook, reader: _Reader) -> None:
     ui_path = pack.folder / "ui.yaml"
     for key in UI_KEYS:
         check(ui_path, getattr(pack.ui, key), key)
+    for alert in pack.alerts.values():
+        path = pack.folder / "alerts" / f"{alert.id}.yaml"
+        check(path, alert.title, "title")
+        check(path, alert.text, "text")
     if pack.emergency is not None:
         path = pack.folder / "emergency.yaml"
         check(path, pack.emergency.title, "title")

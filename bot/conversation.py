@@ -28,10 +28,12 @@ from bot.locks import KeyedLocks
 from bot.matcher import Matcher
 from bot.metrics import Metrics
 from bot.privacy import pseudonym
-from bot.replies import Incoming, Kind, Reply
+from bot.replies import Incoming, Kind, Option, Reply
+from bot.subscriptions import CHANNELS as SUBSCRIBABLE
 
 if TYPE_CHECKING:
     from bot.storage import Storage
+    from bot.subscriptions import Subscriptions
 
 __all__ = [
     "Context",
@@ -237,6 +239,7 @@ class Conversations:
         self.usage = usage
         self.flood = flood or FloodGuard()
         self.metrics = metrics or Metrics()
+        self.subscriptions: Subscriptions | None = None  # alerts: set by the server (bot.subscriptions)
         self._key = pseudonym_key
         self._locks: KeyedLocks[str] = KeyedLocks()  # per person
 
@@ -285,7 +288,42 @@ class Conversations:
             incoming = replace(incoming, at=time.time())
         new_state, reply = respond(state, incoming, matcher)
         chose = reply.chose_lang or (reply.topic if reply.kind is Kind.LANGUAGE else None)
+        if reply.action is not None:
+            reply = await self._carry_out(channel, user_id, reply)
+        elif chose and self.subscriptions is not None and self.subscriptions.enabled and channel in SUBSCRIBABLE:
+            try:  # a subscriber who changes language gets alerts in the new one
+                await self.subscriptions.set_language(channel, user_id, chose)
+            except Exception:  # noqa: BLE001 - the storage logs once per condition; the reply goes on
+                log.debug("a subscriber's language was not updated")
         return Pending(channel, user_id, key, reply, state, new_state, verdict, chose, started)
+
+    async def _carry_out(self, channel: str, user_id: str, reply: Reply) -> Reply:
+        """The dialogue's alert action against the subscription store, then the truthful text:
+        confirmed, "not available" (no key, or a channel that cannot receive alerts), or "try again"."""
+        store, content = self.subscriptions, self.matcher.content
+        menu = tuple(o for o in reply.options if o.key == "0")
+
+        def say(key: str) -> Reply:
+            return replace(reply, text=content.ui(reply.lang, key), options=menu or (Option("0", "menu:0", content.ui(reply.lang, "menu_option")),))
+
+        if reply.action == "unsubscribe":
+            if store is None or channel not in SUBSCRIBABLE:
+                return reply  # nothing is kept here: stopping is already true
+            try:
+                await store.unsubscribe(channel, user_id)
+            except Exception:  # noqa: BLE001
+                log.warning("an unsubscription could not be saved; the person was asked to try again")
+                return say("alerts_failed")
+            return reply
+        if store is None or not store.enabled or channel not in SUBSCRIBABLE:
+            return say("alerts_off")
+        if reply.action == "subscribe":
+            try:
+                await store.subscribe(channel, user_id, reply.lang)
+            except Exception:  # noqa: BLE001
+                log.warning("a subscription could not be saved; the person was asked to try again")
+                return say("alerts_failed")
+        return reply
 
     async def _save(self, pending: Pending, save: Callable[[Pending], Awaitable[None]] | None) -> None:
         if pending.saved:

@@ -18,9 +18,11 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, replace
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from bot.clock import GUATEMALA
 from bot.content import EMERGENCY, Content
 from bot.language_hint import asked_language, guess_language
 from bot.matcher import Match, Matcher
@@ -47,6 +49,16 @@ _NUMBER_WORDS = {
 _NUMBER_LEADS = {"el", "la", "opcion", "numero", "nro", "num", "quiero", "la opcion", "el numero"}
 _SOCIAL = ("saludo", "gracias", "entendido")  # a second message like these re-shows the menu
 _WARN_FROM = 15.0  # a candidate this confident brings its warning to a reply that is not sure
+_ACCEPT_ALERTS = "alerts:yes"  # the consent's button: only an explicit press or number subscribes
+_ALERT_LINES = 2  # at most this many alert lines under one answer
+_ALERT_INTENTS = ("avisos", "baja")
+_ALERT_LEAN = 35.0  # the matcher's lean toward one of them, when it is not sure, that still counts
+# Words that turn "avisos" into a stop: the matcher drops "no", "ya", "más" as filler words,
+# so "no más avisos" and "avisos" look alike to it.
+_STOPS_ALERTS = frozenset(
+    "no nunca ni dejar deja dejen basta parar pare paren detener cancelar cancela quitar quitame quiten sacame "
+    "borrame stop baja desuscribir desuscribirme".split()
+)
 
 
 class Step(StrEnum):
@@ -159,6 +171,7 @@ class _Turn:
         self.matcher = matcher
         self.lang = state.lang
         self.minute = int(at // 60) if at else None
+        self.day: date | None = datetime.fromtimestamp(at, GUATEMALA).date() if at else None
         self._pending = state.pending if state.pending in content.spanish.topics else None
 
     def ui(self, key: str) -> str:
@@ -185,6 +198,8 @@ class _Turn:
         if kind == "menu":
             page = int(value) if value.isdigit() else 0
             return self.menu(page, Kind.NUMBER)
+        if payload == _ACCEPT_ALERTS:
+            return self.alerts_subscribe()
         if kind == "intent" and value == EMERGENCY:
             return self.emergency(Match(EMERGENCY, 100.0), "")
         if kind == "intent" and value:
@@ -244,6 +259,10 @@ class _Turn:
             self.state = replace(self.state, lang=self.lang, step=Step.READY, pending=None)
             state, reply = self.emergency(found, text, change_language=True)
             return state, replace(reply, chose_lang=self.lang)
+        found = self._alerts_wish(text, found)
+        if found.id == "baja":  # stopping alerts never waits for a language (a state forgotten after months)
+            self.lang = hint or self.state.lang
+            return self.alerts_stop(found)
         if self.state.step is Step.LANGUAGE and found.id == "idioma":
             return self.language_menu(None, Kind.INTENT, topic="idioma")
         if self.state.step is Step.LANGUAGE:
@@ -266,7 +285,7 @@ class _Turn:
         return replace(state, pending=pending, offer=offer, hint=hint), reply
 
     def question(self, text: str, found: Match | None = None) -> tuple[State, Reply]:
-        found = found or self.matcher.match(text, self.lang, context=self.state.last)
+        found = self._alerts_wish(text, found or self.matcher.match(text, self.lang, context=self.state.last))
         notice = self.ui("personal_data") if mentions_personal_data(text, self._public_numbers()) else None
         if found.id == EMERGENCY:
             return self.emergency(found, text)
@@ -336,6 +355,7 @@ class _Turn:
             elif self.lang != "es" and topic.translation == "draft":
                 parts.append(self.ui("draft_notice"))
             parts.append(topic.answer or "")
+        parts += self._alert_lines(topic_id)
         parts.append(self.ui("related"))
         related = [r for r in topic.related if r in self.content.spanish.topics][:3]
         options = [Option(str(i), sys.intern(f"topic:{rid}"), self.content.title(self.lang, rid)) for i, rid in enumerate(related, start=1)]
@@ -390,9 +410,52 @@ class _Turn:
             return self.menu(0, Kind.INTENT, intro=self.ui("greeting_again"), topic="saludo")
         if intent_id == "entendido":
             return self.acknowledge(Kind.INTENT)
+        if intent_id == "avisos":
+            return self.alerts_consent(found)
+        if intent_id == "baja":
+            return self.alerts_stop(found)
         key = {"gracias": "thanks", "despedida": "bye", "ayuda-humana": "help_lines"}.get(intent_id, "menu")
         reply = Reply(self.ui(key), self.lang, Kind.INTENT, (self._menu_option(),), topic=intent_id, score=found.score)
         return self.done(reply)
+
+    # -- alerts ("avisos"): the service carries out `Reply.action` (bot.conversation) --------
+
+    def alerts_consent(self, found: Match) -> tuple[State, Reply]:
+        """What we keep, how often we write, how to stop; accepting takes a button or its number."""
+        accept = Option("1", _ACCEPT_ALERTS, self.ui("alerts_accept"))
+        reply = Reply(self.ui("alerts_consent"), self.lang, Kind.INTENT, (accept, self._menu_option()), topic="avisos",
+                      score=found.score, action="consent")  # fmt: skip
+        return self.done(reply)
+
+    def alerts_subscribe(self) -> tuple[State, Reply]:
+        reply = Reply(self.ui("alerts_subscribed"), self.lang, Kind.INTENT, (self._menu_option(),), topic="avisos", action="subscribe")
+        return self.done(reply)
+
+    def alerts_stop(self, found: Match) -> tuple[State, Reply]:
+        """At once, whatever the step: no question back."""
+        reply = Reply(self.ui("alerts_unsubscribed"), self.lang, Kind.INTENT, (self._menu_option(),), topic="baja",
+                      score=found.score, action="unsubscribe")  # fmt: skip
+        return self.done(reply)
+
+    def _alerts_wish(self, text: str, found: Match) -> Match:
+        """Between the two alert intents, a "no" decides: the matcher cannot hear it (a filler
+        word to it), so "no quiero recibir avisos" looks like "quiero recibir avisos" there.
+        A lean of the matcher to either, short of sure, counts when nothing else is near."""
+        lean = found.id if found.id is not None else (found.candidates[0][0] if found.candidates else None)
+        if lean not in _ALERT_INTENTS or (found.id is None and found.candidates[0][1] < _ALERT_LEAN):
+            return found
+        wants = "baja" if lean == "baja" or _STOPS_ALERTS & set(fold(text).split()) else "avisos"
+        return found if found.id == wants else Match(wants, max(found.score, found.candidates[0][1]), found.candidates)
+
+    def _alert_lines(self, topic_id: str) -> list[str]:
+        """One line per live alert on the topic (by the message's day: no clock here), newest first."""
+        if self.day is None:
+            return []
+        lines = []
+        for alert_id in self.content.alerts_on(topic_id, self.day)[:_ALERT_LINES]:
+            _, title, _ = self.content.alert(self.lang, alert_id)
+            lines.append(self.ui("alert_line").replace("{alert}", title))
+        return lines
 
     def acknowledge(self, kind: Kind) -> tuple[State, Reply]:
         """"ok", "👍", "si": a short "¿Algo más?", the last options kept."""
@@ -468,6 +531,8 @@ class _Turn:
             return self.ui("more_topics")
         if payload == "intent:ayuda-humana":
             return self.ui("help_option")
+        if payload == _ACCEPT_ALERTS:
+            return self.ui("alerts_accept")
         return self.ui("menu_option")
 
     def _answered_lately(self, topic_id: str) -> bool:

@@ -53,6 +53,7 @@ class Reply:
     page: int = 0  # which page of the topic menu, when `is_menu`
     chose_lang: str | None = None  # a language chosen in this turn along with an answer
     list_button: str = "Menú"  # the label of the button that opens a list of options, in `lang`
+    action: str | None = None  # what the service must do first: "consent", "subscribe" or "unsubscribe" (alerts)
 
 
 @dataclass(frozen=True)

@@ -57,10 +57,12 @@ from bot.privacy import pseudonym_key
 from bot.resources import connection_cap, open_files, return_memory_to_the_system
 from bot.settings import Settings
 from bot.storage import Storage, StorageUnavailable, open_storage
+from bot.subscriptions import OFF_REASON, Subscriptions, subscribers_key
 from bot.usage import UsageLog
 
 __all__ = [
     "Runtime",
+    "alerts_health",
     "bind",
     "create_admin_app",
     "create_app",
@@ -125,6 +127,10 @@ class Runtime:
         settings = self.settings
         self.storage = await open_storage(settings.pregunta_db, wait=settings.pregunta_db_wait)
         self.conversations.states = StoredStates(self.storage, wait=settings.pregunta_db_wait)
+        # Alerts: subscriptions live in the same database, their addresses under a key of their own.
+        self.conversations.subscriptions = Subscriptions(self.storage, subscribers_key(settings), pseudonym_key(settings))
+        if not self.conversations.subscriptions.enabled:
+            log.warning("%s (people who ask are told so); set it to let people subscribe", OFF_REASON)
         self.inbox = Inbox(
             self.storage,
             flood_messages=settings.pregunta_flood_messages,
@@ -179,6 +185,7 @@ class Runtime:
             await self.usage.close()
             self.usage = None
         self.conversations.states = MemoryStates()
+        self.conversations.subscriptions = None
         self.inbox = None
         if self.storage is not None:
             await self.storage.close()
@@ -242,6 +249,7 @@ class Runtime:
             "content_load_seconds": round(content.load_seconds, 4),
             "content_reload_failures": self.reload_failures,
             "channels": [channel.name for channel in self.channels],
+            "alerts": alerts_health(self),
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
@@ -276,6 +284,15 @@ def health_reasons(runtime: Runtime) -> list[str]:
         version = runtime.conversations.matcher.content.version
         reasons.append(f"content: the last reload failed, still serving version {version} (see the log)")
     return reasons
+
+
+def alerts_health(runtime: Runtime) -> dict[str, Any]:
+    """Whether people can subscribe to alerts here, and why not (a field of its own: an
+    instance without the key still answers everyone, so it is not a reason to be degraded)."""
+    store = runtime.conversations.subscriptions
+    if store is not None and store.enabled:
+        return {"subscribing": "on"}
+    return {"subscribing": "off", "reason": OFF_REASON}
 
 
 async def storage_health(runtime: Runtime) -> tuple[dict[str, Any], bool]:

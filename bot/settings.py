@@ -6,7 +6,10 @@ Each field is listed with a comment in `.env.example`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 import tempfile
 import unicodedata
 from pathlib import Path
@@ -45,6 +48,8 @@ class Settings(BaseSettings):
     pregunta_db_wait: float = Field(default=1.0, gt=0, le=60)  # seconds a reply may wait on the database
     pregunta_inbox_lease: float = Field(default=15.0, ge=1, le=600)  # a crashed process's messages are taken over after this
     pregunta_pseudonym_key: SecretStr | None = None
+    # Fernet key(s) of the subscribers' addresses: the first encrypts, every one decrypts (rotation)
+    pregunta_subscribers_key: SecretStr | None = None
     pregunta_retention_days: int = Field(default=180, ge=1)
     pregunta_serve_drafts: Annotated[list[str], NoDecode] = []  # language codes whose draft translations are served
     pregunta_report_k: int = Field(default=5, ge=1)
@@ -75,6 +80,8 @@ class Settings(BaseSettings):
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
     whatsapp_api_base_url: str = "https://graph.facebook.com/v22.0"
+    whatsapp_alert_template: str | None = None  # the approved template alerts go out in (business-initiated)
+    whatsapp_alert_template_lang: str = "es"  # its language code, as approved in WhatsApp Manager
 
     # rate limit: more than this many messages in the window gets one "slow down"
     pregunta_flood_messages: int = Field(default=20, ge=1)
@@ -121,6 +128,33 @@ class Settings(BaseSettings):
         if not given.isdigit() or len(given) > 20:
             raise ValueError(f"expected the digits of Meta's id (15 or more); {where}")
         return given
+
+    @field_validator("pregunta_subscribers_key", mode="before")
+    @classmethod
+    def _fernet_keys(cls, value: object) -> object:
+        """One Fernet key, or several separated by commas (the first encrypts): a malformed one is
+        refused here, so a typo never leaves the subscriptions unreadable."""
+        if not isinstance(value, str):
+            return value
+        keys = [part.strip() for part in value.split(",") if part.strip()]
+        if not keys:
+            return None
+        for number, key in enumerate(keys, start=1):
+            if not _is_fernet_key(key):
+                which = "it" if len(keys) == 1 else f"key {number}"
+                raise ValueError(
+                    f"{which} is not a Fernet key (44 characters of URL-safe base64); make one with: "
+                    'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+                )
+        return ",".join(keys)
+
+    @field_validator("whatsapp_alert_template", "whatsapp_alert_template_lang", mode="before")
+    @classmethod
+    def _template_name(cls, value: object) -> object:
+        """Meta's template names and language codes: lower case, digits and underscores ("es", "es_MX")."""
+        if isinstance(value, str) and not re.fullmatch(r"[A-Za-z0-9_]{1,512}", value.strip()):
+            raise ValueError(f"{value[:40]!r} is not a template name or language code (letters, digits and _ only)")
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("pregunta_log_level", mode="before")
     @classmethod
@@ -192,6 +226,14 @@ def check_database_path(path: Path | str, *, write: bool = True) -> None:
     except OSError as exc:
         where = path if path.exists() else path.parent
         raise SettingsError(f"PREGUNTA_DB {path}: cannot write in {where} ({exc.strerror or exc})") from None
+
+
+def _is_fernet_key(key: str) -> bool:
+    """32 bytes in URL-safe base64 (what `Fernet.generate_key()` prints)."""
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32 and len(key) == 44
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return False
 
 
 def _plain(name: str) -> str:

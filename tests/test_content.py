@@ -407,3 +407,49 @@ def test_bundled_content_passes_the_checks(content: Content) -> None:
 
     # warnings may exist (Mayan drafts share words on purpose); none of them is a folded list item
     assert not any("juntados en uno" in str(w) or "demasiado larga" in str(w) for w in content_warnings(content))
+
+
+# -- alerts ---------------------------------------------------------------------------------
+
+ALERT_FILE = "es/alerts/citas-de-pasaporte-en-venta.yaml"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("topics: [pasaporte-requisitos, pasaporte-vigencia]", "topics: [pasaporte-requisitos, visa]", "6 topics[1]: el tema «visa» no existe"),
+        ("topics: [pasaporte-requisitos, pasaporte-vigencia]", "topics: []", "6 topics: nombrá al menos un tema"),
+        ("expires: 2099-12-31", "expires: 2025-12-31", "8 expires: vence (2025-12-31) antes de publicarse (2026-01-01)"),
+        ("expires: 2099-12-31", "expires: pronto", "8 expires: debe ser una fecha AAAA-MM-DD"),
+        ('source: "prueba"\n', "", "1 source: falta este campo (obligatorio en español)"),
+        ("verificá en igm.gob.gt.", "llamá al 2222-3333.", "5 text: el teléfono «2222-3333» no está en la lista de teléfonos permitidos"),
+        ("id: citas-de-pasaporte-en-venta", "id: otra-cosa", "1 id: el id «otra-cosa» no coincide con el nombre del archivo"),
+        ("topics:", "temas:", "6 temas: campo desconocido"),
+    ],
+    ids=["unknown-topic", "no-topic", "expires-first", "bad-date", "no-source", "phone-not-allowed", "id-mismatch", "unknown-field"],
+)
+def test_an_alert_is_checked_like_a_topic(content_copy: Path, old: str, new: str, problem: str) -> None:
+    path = content_copy / ALERT_FILE
+    _edit(path, old, new)
+    problems = _problems(content_copy)
+    assert any(p.startswith(f"{path}:") and problem in p for p in problems), problems
+
+
+def test_a_translated_alert_names_a_spanish_one_and_takes_its_dates(content_copy: Path) -> None:
+    path = content_copy / "kiche/alerts/citas-de-pasaporte-en-venta.yaml"
+    _edit(path, "translation: draft\n", "translation: reviewed\nexpires: 2030-01-01\n")
+    stray = content_copy / "kiche/alerts/no-existe.yaml"
+    stray.write_text("id: no-existe\ntranslation: draft\ntext: x\n")
+    problems = _problems(content_copy)
+    assert f"{path}:2 reviewed_by: una traducción revisada lleva reviewed_by y reviewed_on" in problems
+    assert any(p.startswith(f"{path}:3 expires: en los idiomas mayas este campo se toma del aviso en español") for p in problems)
+    assert f"{stray}:1 id: este aviso no existe en español (content/es/alerts/)" in problems
+
+
+def test_the_alerts_index_is_by_topic_newest_first(fixture_content: Content) -> None:
+    assert fixture_content.alerts_by_topic["pasaporte-requisitos"] == ("citas-de-pasaporte-en-venta", "ofertas-vencidas")
+    from datetime import date
+
+    assert fixture_content.alerts_on("pasaporte-requisitos", date(2026, 6, 1)) == ["citas-de-pasaporte-en-venta"]
+    assert fixture_content.alerts_on("pasaporte-requisitos", date(2025, 6, 1)) == ["ofertas-vencidas"]
+    assert fixture_content.alerts_on("asilo-como-solicitar", date(2025, 6, 1)) == []

@@ -377,3 +377,75 @@ def test_follow_ups_are_read_with_the_last_answer(matcher: Matcher) -> None:
     assert talk.say("q papeles nesesito").topic == "pasaporte-requisitos"
     talk.say("como saco el pasaporte")
     assert talk.say("y para niños?").topic == "pasaporte-menores"
+
+
+# -- alerts ("avisos") ----------------------------------------------------------------------
+
+JUNE_2026 = 1_780_000_000.0  # 2026-05-28 in Guatemala: the fixture's live alert is published, the old one expired
+
+
+def test_asking_for_alerts_shows_the_consent_and_only_an_explicit_yes_subscribes(fixture_matcher: Matcher) -> None:
+    talk = Talk(fixture_matcher, State(Step.READY, "es"))
+    consent = talk.say("quiero recibir avisos")
+    assert consent.action == "consent" and consent.kind is Kind.INTENT and consent.topic == "avisos"
+    assert "cifrado" in consent.text and "baja" in consent.text
+    assert keys(consent) == [("1", "alerts:yes"), ("0", "menu:0")]
+    assert [o.title for o in consent.options][0] == "Sí, quiero avisos"
+    assert talk.say("ok").action is None  # "ok" is not a yes
+    talk.say("avisos")
+    subscribed = talk.say("1")  # the number of the button
+    assert subscribed.action == "subscribe" and "Suscripción de prueba lista" in subscribed.text
+    pressed = Talk(fixture_matcher, State(Step.READY, "es")).say(payload="alerts:yes")
+    assert pressed.action == "subscribe"
+
+
+@pytest.mark.parametrize("text", ["baja", "stop", "no mas avisos", "no más avisos", "ya no quiero avisos", "cancelar avisos", "no quiero recibir avisos"])
+def test_stopping_alerts_is_at_once_in_any_step(fixture_matcher: Matcher, text: str) -> None:
+    for state in (State(Step.READY, "es"), State(), State(Step.LANGUAGE, "es")):  # a state forgotten after months, too
+        talk = Talk(fixture_matcher, state)
+        reply = talk.say(text)
+        assert reply.action == "unsubscribe" and reply.topic == "baja", (text, state.step)
+        assert "Baja de prueba lista" in reply.text
+
+
+def test_a_live_alert_shows_under_its_topics_answer_for_everyone(fixture_matcher: Matcher) -> None:
+    talk = Talk(fixture_matcher, State(Step.READY, "es"))
+    reply = talk.say("pasaporte", at=JUNE_2026)  # type: ignore[arg-type]
+    lines = reply.text.splitlines()
+    assert "⚠️ Aviso: Venden citas de pasaporte por Facebook: las citas son gratis" in lines
+    assert "ya venció" not in reply.text  # the expired alert on the same topic never shows
+    assert lines.index("⚠️ Aviso: Venden citas de pasaporte por Facebook: las citas son gratis") < lines.index("¿Algo más?")
+    other = talk.say("asilo", at=JUNE_2026)  # type: ignore[arg-type]
+    assert "Segundo aviso de prueba sobre el asilo" in other.text and "Venden citas" not in other.text
+
+
+def test_alerts_show_only_between_published_and_expires(fixture_matcher: Matcher) -> None:
+    before = 1_760_000_000.0  # 2025-10-09: the old alert is live, the new one not yet published
+    reply = Talk(fixture_matcher, State(Step.READY, "es")).say("pasaporte", at=before)  # type: ignore[arg-type]
+    assert "⚠️ Aviso: Un aviso de prueba que ya venció" in reply.text and "Venden citas" not in reply.text
+    assert "⚠️" not in Talk(fixture_matcher, State(Step.READY, "es")).say("pasaporte").text  # no time known: no alert
+
+
+def test_a_draft_alert_translation_waits_like_a_draft_topic(fixture_matcher: Matcher) -> None:
+    from bot.content import load_content
+    from tests.conftest import FIXTURE_CONTENT
+
+    reply = Talk(fixture_matcher, State(Step.READY, "quc")).say("pasaporte", at=JUNE_2026)  # type: ignore[arg-type]
+    assert "⚠️ Aviso: Venden citas de pasaporte" in reply.text  # Spanish until reviewed
+    drafts = Matcher(load_content(FIXTURE_CONTENT, serve_drafts={"quc"}))
+    reply = Talk(drafts, State(Step.READY, "quc")).say("pasaporte", at=JUNE_2026)  # type: ignore[arg-type]
+    assert "⚠️ Aviso: Aviso en K'iche' de prueba" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("text", "action"),
+    [
+        ("avisos", "consent"), ("quiero recibir avisos", "consent"), ("suscribirme", "consent"),
+        ("quiero alertas de estafas", "consent"), ("baja", "unsubscribe"), ("stop", "unsubscribe"),
+        ("no más avisos", "unsubscribe"), ("ya no quiero avisos", "unsubscribe"), ("no quiero recibir avisos", "unsubscribe"),
+        ("cancelar avisos", "unsubscribe"), ("darme de baja", "unsubscribe"),
+        ("me dieron de baja del trabajo temporal", None), ("alerta alba keneth", None),
+    ],
+)  # fmt: skip
+def test_the_bundled_content_hears_what_people_say_about_alerts(matcher: Matcher, text: str, action: str | None) -> None:
+    assert Talk(matcher, State(Step.READY, "es")).say(text).action == action

@@ -32,11 +32,19 @@ from bot.channels.base import RetryPolicy, translate
 from bot.channels.http import SharedSession
 from bot.errors import ChannelError
 
-__all__ = ["META_CODES", "OUTSIDE_WINDOW", "GraphClient", "GraphError"]
+__all__ = ["ACCOUNT_CODES", "META_CODES", "OUTSIDE_WINDOW", "UNREACHABLE", "GraphClient", "GraphError"]
 
 log = logging.getLogger(__name__)
 
 OUTSIDE_WINDOW = 131047  # more than 24 hours since the user last wrote: only templates may go out
+# The person cannot or will not get our messages: a subscription to alerts ends. 131026: not a
+# WhatsApp number, terms not accepted, an app too old, or (Meta does not say which) a user who
+# blocked the business; 131050: they turned off marketing messages from us. Not 131047 (the
+# 24-hour window: a template goes out anyway), not 131049 (Meta held it back this time), not
+# 131051 (a message type WhatsApp does not support: our mistake, not theirs).
+UNREACHABLE = frozenset({131026, 131050})
+# Our account, token or template is wrong: every further message would fail the same way.
+ACCOUNT_CODES = frozenset({10, 190, 200, 368, 131031, 131042, 132000, 132001, 132005, 132007, 132012, 132015, 132016, 132068, 132069})
 
 # Meta's error codes we know: (worth another try, what it means for whoever reads the log).
 META_CODES: dict[int, tuple[bool, str]] = {
@@ -53,7 +61,19 @@ META_CODES: dict[int, tuple[bool, str]] = {
     131056: (True, "too many messages to this person in a short time"),
     133004: (True, "the server is temporarily unavailable"),
     OUTSIDE_WINDOW: (False, "outside the 24-hour window: the person last wrote more than a day ago"),
-    131026: (False, "undeliverable: not a WhatsApp number, or an app too old"),
+    131026: (False, "undeliverable: not a WhatsApp number, terms not accepted, an app too old, or the business blocked"),
+    131050: (False, "the person stopped marketing messages from this business"),
+    131049: (False, "Meta did not deliver it this time, to keep engagement healthy"),
+    131031: (False, "the WhatsApp Business Account is locked"),
+    131042: (False, "a payment problem on the WhatsApp Business Account"),
+    368: (False, "the account is temporarily blocked for a policy violation"),
+    132000: (False, "the template's parameters do not match its placeholders"),
+    132001: (False, "the template does not exist in that language (WHATSAPP_ALERT_TEMPLATE, WHATSAPP_ALERT_TEMPLATE_LANG)"),
+    132005: (False, "the template's text is too long once filled in"),
+    132007: (False, "the template breaks a formatting rule"),
+    132012: (False, "a template parameter has the wrong format"),
+    132015: (False, "the template is paused for low quality"),
+    132016: (False, "the template is disabled"),
     131051: (False, "a message type WhatsApp does not support"),
     131009: (False, "a parameter WhatsApp refuses (a field too long or missing)"),
     100: (False, "an invalid parameter"),

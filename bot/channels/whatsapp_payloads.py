@@ -32,6 +32,7 @@ __all__ = [
     "ROW_DESCRIPTION_MAX",
     "ROW_ID_MAX",
     "ROW_TITLE_MAX",
+    "TEMPLATE_PARAMETER_MAX",
     "TEXT_MAX",
     "Inbound",
     "Parsed",
@@ -43,6 +44,7 @@ __all__ = [
     "parse_webhook",
     "read_receipt",
     "shorten",
+    "template_message",
     "text_message",
 ]
 
@@ -59,6 +61,7 @@ ROW_DESCRIPTION_MAX = 72
 REPLY_BUTTONS_MAX = 3
 REPLY_ID_MAX = 256
 REPLY_TITLE_MAX = 20
+TEMPLATE_PARAMETER_MAX = 1024  # a template's body, its own words and the parameters together
 
 # -- inbound -------------------------------------------------------------------------
 
@@ -326,6 +329,25 @@ def audio_message(user: str, *, media_id: str | None = None, link: str | None = 
     if voice:
         content["voice"] = True
     return _envelope(user, "audio", content)
+
+
+def template_message(user: str, name: str, lang: str, parameters: list[str]) -> dict[str, Any]:
+    """A business-initiated message: an approved template, its body's parameters ({{1}}, …) filled in.
+
+    Meta refuses a parameter with a line break, a tab or more than four spaces in a row, so
+    each parameter becomes one line; an empty one is refused here rather than by Meta.
+    """
+    values = [" ".join(str(p).split()) for p in parameters]
+    if not name or not lang or any(not v for v in values):
+        raise ValueError("a template needs its name, its language and non-empty parameters")
+    if sum(len(v) for v in values) > TEMPLATE_PARAMETER_MAX:
+        raise ValueError(f"template parameters longer than {TEMPLATE_PARAMETER_MAX} characters")
+    content = {
+        "name": name,
+        "language": {"code": lang},
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": v} for v in values]}],
+    }
+    return _envelope(user, "template", content)
 
 
 def read_receipt(message_id: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from bot import rollup
 from bot.clock import GUATEMALA
@@ -89,6 +90,11 @@ class ReportData:
     not_sure_kept: int  # not-sure questions whose (scrubbed) text is still kept
     rolled: tuple[date, date] | None  # purged days in the period: counts only, no questions
     labels: Labels = Labels()
+    # alerts: (day, channel, joined, stopped, blocked) of every day; subscriptions now per
+    # (channel, lang); (alert, channel, lang, status, people) of every delivery
+    subscription_days: tuple[tuple[str, str, int, int, int], ...] = ()
+    subscribers_now: tuple[tuple[str, str, int], ...] = ()
+    deliveries: tuple[tuple[str, str, str, str, int], ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -139,8 +145,9 @@ async def build_report(
         until = known[1] if known else None
     if since is not None and until is not None and since > until:
         raise PreguntaError(f"--since {since} is after --until {until}")
+    alerts = await _alerts(db) if db is not None else {}
     if db is None or since is None or until is None or known is None:
-        return ReportData(since or until, until or since, generated, retention_days, k, (), (), (), 0, 0, None, labels)
+        return ReportData(since or until, until or since, generated, retention_days, k, (), (), (), 0, 0, None, labels, **alerts)
     say("leyendo conteos por día…")
     counts = await rollup.counts(db, since, until)
     say("contando personas distintas por día…")
@@ -156,7 +163,19 @@ async def build_report(
     groups, hidden = group_queries(queries, k=k, progress=grouping)
     return ReportData(
         since, until, generated, retention_days, k, tuple(counts), tuple(users), tuple(groups), hidden,
-        len(queries), rolled, labels,
+        len(queries), rolled, labels, **alerts,
     )
+
+
+async def _alerts(db: Storage) -> dict[str, Any]:
+    """Subscribers over time and now, and what each alert did: counts only, no key needed."""
+    days_ = await db.fetch("SELECT day, channel, joined, stopped, blocked FROM subscription_days ORDER BY day, channel")
+    now = await db.fetch("SELECT channel, lang, COUNT(*) FROM subscriptions GROUP BY channel, lang ORDER BY channel, lang")
+    sent = await db.fetch("SELECT alert, channel, lang, status, COUNT(*) FROM alert_deliveries GROUP BY alert, channel, lang, status")
+    return {
+        "subscription_days": tuple((str(d), str(c), int(j), int(s), int(b)) for d, c, j, s, b in days_),
+        "subscribers_now": tuple((str(c), str(lang), int(n)) for c, lang, n in now),
+        "deliveries": tuple((str(a), str(c), str(lang), "unknown" if st == "sending" else str(st), int(n)) for a, c, lang, st, n in sent),
+    }
 
 

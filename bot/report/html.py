@@ -68,6 +68,8 @@ def render(data: ReportData, found: list[Table]) -> str:
             _section("canales", "Canales y personas frenadas", _table(by_name["canales"])),
             _section("no-texto", "Mensajes que no eran texto", _table(by_name["no_texto"]) if by_name["no_texto"].rows else "<p>Ninguno.</p>"),
         ]
+    if data.subscription_days or data.subscribers_now or data.deliveries:
+        parts.append(_alerts(data, by_name))
     parts.append(_footer(data))
     parts.append("</body>\n</html>\n")
     return "".join(parts)
@@ -184,7 +186,7 @@ def _topics(data: ReportData, table: Table) -> str:
     for language, _topic, title, _written, _chosen, total in table.rows:
         if len(per_language[str(language)]) < _TOP_TOPICS:
             per_language[str(language)].append((str(title), float(total)))
-    body = []
+    body: list[str] = []
     for language, items in per_language.items():
         body.append(f"<h3>{escape(language)}</h3>")
         if len(items) < 2:  # a single bar says nothing
@@ -211,6 +213,19 @@ def _languages(table: Table) -> str:
     choices = [(str(row[0]), float(row[4])) for row in table.rows if row[4]]
     chart = charts.hbars(choices, title="Elecciones de idioma") if len(choices) >= 2 else ""
     return _section("idiomas", table.title, chart + _note(table) + _table(table))
+
+
+def _alerts(data: ReportData, by_name: dict[str, Table]) -> str:
+    """Subscriptions to the alerts over time and now, and what each alert did."""
+    over_time, now, sent = by_name["suscripciones_por_dia"], by_name["suscripciones_ahora"], by_name["avisos"]
+    totals = [row[1] for row in over_time.rows]
+    body: list[str] = []
+    if len(totals) >= 2 and all(isinstance(t, int) for t in totals):
+        labels = [format_date(date.fromisoformat(str(row[0])), "d MMM", locale="es") for row in over_time.rows]
+        body.append(charts.columns(labels, [("Suscritas", [float(t) for t in totals])], title="Personas suscritas a los avisos"))
+    body += [_note(over_time), _folded(over_time), f"<h3>{escape(now.title)}</h3>", _table(now) if now.rows else "<p>Nadie suscrito.</p>"]
+    body += [f"<h3>{escape(sent.title)}</h3>", _note(sent), _table(sent) if sent.rows else "<p>Todavía no se mandó ningún aviso.</p>"]
+    return _section("avisos", "Avisos: suscripciones y envíos", "".join(body))
 
 
 def _footer(data: ReportData) -> str:

@@ -6,13 +6,13 @@ names staff can read in a spreadsheet. Knows `ReportData`, nothing of HTML or fi
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from bot import rollup
 from bot.report.data import CHANNELS, NAVIGATION, NON_TEXT, QUESTIONS, ReportData, category, days
 
-__all__ = ["Cell", "Row", "Table", "tables"]
+__all__ = ["Cell", "Row", "Table", "hidden", "suppress", "tables"]
 
 Cell = str | int | float
 Row = tuple[Cell, ...]
@@ -42,6 +42,9 @@ def tables(data: ReportData) -> list[Table]:
         _languages(data),
         _channels(data),
         _non_text(data),
+        _subscribers(data),
+        _subscribers_now(data),
+        _alerts(data),
     ]
 
 
@@ -261,6 +264,82 @@ def _non_text(data: ReportData) -> Table:
             found[c.topic] += c.events
     rows = tuple((NON_TEXT.get(t, t or "Otro"), t, n) for t, n in sorted(found.items(), key=lambda item: (-item[1], item[0])))
     return Table("no_texto", "Mensajes que no eran texto", ("tipo", "código", "mensajes"), rows)
+
+
+# -- alerts: counts of people, never one that could point at someone ------------------------
+
+
+def hidden(value: int, k: int) -> Cell:
+    """A count of people as shown: 0 and k or more as they are, 1 to k-1 as "menos de k"."""
+    return value if value == 0 or value >= k else f"menos de {k}"
+
+
+def suppress(values: list[int], k: int) -> list[Cell]:
+    """Small cells hidden, and when only one is, the smallest other non-zero one too: a total or
+    a neighbouring day must not give a hidden cell back by subtraction."""
+    shown: list[Cell] = [hidden(v, k) for v in values]
+    small = [i for i, v in enumerate(values) if 0 < v < k]
+    if len(small) == 1:
+        others = sorted((v, i) for i, v in enumerate(values) if v >= k)
+        if others:
+            shown[others[0][1]] = "oculto"
+    return shown
+
+
+_STATUS = {"sent": "enviados", "failed": "fallidos", "unsubscribed": "dados de baja (bloquearon el bot)", "unknown": "sin confirmar"}
+
+
+def _subscribers(data: ReportData) -> Table:
+    """People subscribed at the end of each day of the period, and who joined, stopped or blocked us."""
+    per_day: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for day, _channel, joined, stopped, blocked in data.subscription_days:
+        cells = per_day[day]
+        cells[0] += joined
+        cells[1] += stopped
+        cells[2] += blocked
+    first = data.since.isoformat() if data.since else None
+    total = sum(j - s - b for day, (j, s, b) in per_day.items() if first is not None and day < first)
+    rows: list[Row] = []
+    for day in _per_day(data):
+        joined, stopped, blocked = per_day.get(day, [0, 0, 0])
+        total += joined - stopped - blocked
+        rows.append((day, hidden(total, data.k), *suppress([joined, stopped, blocked], data.k)))
+    note = (
+        "Personas suscritas a los avisos al final de cada día, y cuántas se suscribieron, pidieron la baja o "
+        f"fueron dadas de baja porque bloquearon el bot. Una cifra entre 1 y {data.k - 1} dice «menos de {data.k}» "
+        "(y, si es la única de su fila, la más chica de las demás dice «oculto»): con tan pocas personas, "
+        "quien sabe quién se suscribió podría reconocerlas."
+    )
+    columns = ("día", "suscritas", "se suscribieron", "pidieron la baja", "bloquearon el bot")
+    return Table("suscripciones_por_dia", "Suscripciones a los avisos", columns, tuple(rows), note)
+
+
+def _subscribers_now(data: ReportData) -> Table:
+    order = list(data.labels.languages)
+    languages = sorted({lang for _, lang, _ in data.subscribers_now}, key=lambda code: (order.index(code) if code in order else 99, code))
+    channels = sorted({c for c, _, _ in data.subscribers_now})
+    counts = {(c, lang): n for c, lang, n in data.subscribers_now}
+    values = [counts.get((c, lang), 0) for c in channels for lang in languages]
+    shown = suppress(values, data.k)
+    rows = tuple(
+        (_channel_name(c), *shown[i * len(languages) : (i + 1) * len(languages)]) for i, c in enumerate(channels)
+    )
+    columns = ("canal", *(data.labels.language(lang) for lang in languages))
+    return Table("suscripciones_ahora", "Suscripciones hoy, por canal e idioma", columns, rows, "Las mismas reglas de privacidad que arriba.")
+
+
+def _alerts(data: ReportData) -> Table:
+    per_alert: dict[str, Counter[str]] = defaultdict(Counter)
+    for alert, _channel, _lang, status, people in data.deliveries:
+        per_alert[alert][status] += people
+    rows = tuple((alert, *suppress([found[s] for s in _STATUS], data.k)) for alert, found in sorted(per_alert.items()))
+    note = (
+        "Qué hizo cada aviso, en personas: enviados; fallidos (la plataforma no lo entregó: el siguiente envío lo "
+        "intenta otra vez); dados de baja (bloquearon el bot o ya no tienen la cuenta); sin confirmar (salía cuando "
+        "el envío se interrumpió: no se manda otra vez, para que nadie lo reciba dos veces). Sin desglose por idioma "
+        f"ni canal, y cifras de 1 a {data.k - 1} ocultas, para que nadie pueda ser reconocido."
+    )
+    return Table("avisos", "Avisos enviados", ("aviso", *_STATUS.values()), rows, note)
 
 
 def _channel_name(channel: str) -> str:

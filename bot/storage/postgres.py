@@ -115,6 +115,34 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """INSERT INTO inbox (channel, digest, person, received, done, verdict)
             SELECT channel, digest, '', at, at, 'ok' FROM seen_messages""",
     ),
+    (
+        """CREATE TABLE subscriptions (
+            person TEXT PRIMARY KEY,
+            channel TEXT NOT NULL,
+            lang TEXT NOT NULL,
+            token TEXT NOT NULL,
+            since DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE alert_deliveries (
+            alert TEXT NOT NULL,
+            person TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            lang TEXT NOT NULL,
+            status TEXT NOT NULL,
+            run TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            detail TEXT,
+            PRIMARY KEY (alert, person)
+        )""",
+        """CREATE TABLE subscription_days (
+            day TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            joined BIGINT NOT NULL DEFAULT 0,
+            stopped BIGINT NOT NULL DEFAULT 0,
+            blocked BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, channel)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -130,6 +130,36 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """INSERT INTO inbox (channel, digest, person, received, done, verdict)
             SELECT channel, digest, '', at, at, 'ok' FROM seen_messages""",
     ),
+    # 6: alerts ("avisos"): who asked for them (the only place an address is kept, encrypted),
+    # what each alert did for each of them (never twice), and subscribers over time
+    (
+        """CREATE TABLE subscriptions (
+            person TEXT PRIMARY KEY,     -- keyed pseudonym of channel + user id: found without decrypting
+            channel TEXT NOT NULL,       -- telegram, whatsapp (counts per channel)
+            lang TEXT NOT NULL,          -- the language alerts go out in
+            token TEXT NOT NULL,         -- Fernet token (PREGUNTA_SUBSCRIBERS_KEY) of the channel and address
+            since REAL NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE alert_deliveries (
+            alert TEXT NOT NULL,         -- the alert's id (content/es/alerts/<id>.yaml)
+            person TEXT NOT NULL,        -- the subscription's pseudonym, never the address
+            channel TEXT NOT NULL,
+            lang TEXT NOT NULL,
+            status TEXT NOT NULL,        -- sending (not confirmed), sent, failed, unsubscribed
+            run TEXT NOT NULL,           -- which `pregunta alerts send` wrote it
+            at REAL NOT NULL,
+            detail TEXT,                 -- why it failed: an error code, never an address
+            PRIMARY KEY (alert, person)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE subscription_days (
+            day TEXT NOT NULL,           -- YYYY-MM-DD in Guatemala
+            channel TEXT NOT NULL,
+            joined INTEGER NOT NULL DEFAULT 0,
+            stopped INTEGER NOT NULL DEFAULT 0,   -- asked to stop («baja»)
+            blocked INTEGER NOT NULL DEFAULT 0,   -- unsubscribed because the platform said they blocked us
+            PRIMARY KEY (day, channel)
+        ) WITHOUT ROWID""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -39,6 +39,8 @@ FAILURES: dict[str, tuple[int, int, str, str]] = {
         "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
     ),
     "131026": (400, 131026, "(#131026) Message undeliverable", ""),
+    "131050": (400, 131050, "(#131050) User has stopped marketing messages", ""),
+    "132001": (404, 132001, "(#132001) Template name does not exist in the translation", ""),
     "190": (401, 190, "Error validating access token: Session has expired.", ""),
 }
 
@@ -87,6 +89,8 @@ class FakeGraph:
         self._holds: dict[str, asyncio.Event] = {}
         self._hold_all: asyncio.Event | None = None
         self.delay = 0.0  # seconds every message call takes, as Meta under load; a caller gone by then is not served
+        self.blocked: set[str] = set()  # users who blocked the business: their messages fail with 131026
+        self.templates: dict[str, set[str]] | None = None  # approved template name → languages; None: any
         self._changed: asyncio.Condition | None = None
         self._ids = itertools.count(1)
         self._media_ids = itertools.count(1)
@@ -194,12 +198,18 @@ class FakeGraph:
             await asyncio.sleep(self.delay)
             if await request.is_disconnected():  # the sender died meanwhile: nothing delivered
                 return JSONResponse({"error": {"message": "client went away", "code": 0}}, status_code=499)
+        if call.user in self.blocked and not call.is_read:
+            return meta_error(*FAILURES["131026"])
         if self._failures and (self._fail_reads or not call.is_read):
             response = meta_error(*FAILURES[self._failures.popleft()])
             if self._retry_after is not None:
                 response.headers["Retry-After"] = str(self._retry_after)
             return response
         problem = validate_message(call.json)
+        if problem is None and call.json.get("type") == "template" and self.templates is not None:
+            template = call.json["template"]
+            if template["language"]["code"] not in self.templates.get(template["name"], set()):
+                problem = FAILURES["132001"]
         if problem is not None:
             return meta_error(*problem)
         if call.is_read:
@@ -286,6 +296,8 @@ def validate_message(message: dict[str, Any]) -> _Problem | None:
         return None
     if kind == "interactive":
         return _interactive(content)
+    if kind == "template":
+        return _template(content)
     return (400, 100, "(#100) Invalid parameter", f"type {kind!r} is not supported by this fake")
 
 
@@ -307,6 +319,28 @@ def _interactive(content: dict[str, Any]) -> _Problem | None:
     if kind == "button":
         return _buttons(action)
     return _invalid(f"interactive type {kind!r} is not supported by this fake")
+
+
+def _template(content: dict[str, Any]) -> _Problem | None:
+    """A template message: a name, a language code, body parameters of text without line breaks."""
+    if not isinstance(content.get("name"), str) or not content["name"]:
+        return (400, 100, "(#100) Invalid parameter", "template.name is required")
+    language = content.get("language")
+    if not isinstance(language, dict) or not language.get("code"):
+        return (400, 100, "(#100) Invalid parameter", "template.language.code is required")
+    total = 0
+    for component in content.get("components") or []:
+        for parameter in component.get("parameters") or []:
+            value = parameter.get("text")
+            if parameter.get("type") != "text" or not isinstance(value, str) or not value.strip():
+                return (400, 132000, "(#132000) Number of parameters does not match the expected number of params", "")
+            if "\n" in value or "\t" in value or "     " in value:
+                return (400, 132018, "(#132018) There was an issue with the parameters in your template.",
+                        "Param text cannot have new-line/tab characters or more than 4 consecutive spaces")
+            total += len(value)
+    if total > 1024:
+        return _invalid("template body text too long")
+    return None
 
 
 def _list(action: dict[str, Any]) -> _Problem | None:

@@ -75,6 +75,8 @@ class FakeBotAPI:
         self.poll_cap = poll_cap  # longest a getUpdates waits, whatever timeout it asks for
         self.calls: list[Call] = []
         self.delays: dict[int, float] = {}  # chat id -> seconds each sendMessage to it takes
+        self.blocked: set[int] = set()  # chats whose user blocked the bot: sendMessage answers 403
+        self.gone: set[int] = set()  # chats that no longer exist: sendMessage answers 400 "chat not found"
         self._pending: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -178,7 +180,12 @@ class FakeBotAPI:
         if handler is None:
             return await self._record(method, params, files, _error(404, "Not Found: method not found"))
         if method == "sendMessage":
-            delay = self.delays.get(int(params.get("chat_id", 0)))
+            chat = int(params.get("chat_id", 0))
+            if chat in self.blocked:
+                return await self._record(method, params, files, _error(403, "Forbidden: bot was blocked by the user"))
+            if chat in self.gone:
+                return await self._record(method, params, files, _error(400, "Bad Request: chat not found"))
+            delay = self.delays.get(chat)
             if delay:
                 await asyncio.sleep(delay)
         result = await handler(params)
