@@ -134,6 +134,7 @@ class Inbox:
         self.failed_handlers = 0
         self._handlers: dict[str, Handler] = {}
         self._active: set[asyncio.Task[None]] = set()
+        self._answering: set[int] = set()  # ids of the messages this process is answering now
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -234,11 +235,18 @@ class Inbox:
                 await asyncio.wait_for(self._wake.wait(), self.poll)
 
     def _spawn(self, claimed: Claimed) -> None:
+        if claimed.id in self._answering:
+            # Our own lease lapsed while the reply was still on its way (a very slow
+            # platform, a database too busy to renew): the claim is ours again, the answer
+            # is already being sent. Never a second one from this process.
+            return
+        self._answering.add(claimed.id)
         task = asyncio.create_task(self._handle(claimed))
         self._active.add(task)
-        task.add_done_callback(self._done)
+        task.add_done_callback(lambda done, message_id=claimed.id: self._done(done, message_id))
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[None], message_id: int) -> None:
+        self._answering.discard(message_id)
         self._active.discard(task)
         self._wake.set()  # a slot is free, and the person's next message may be claimable
 

@@ -196,8 +196,10 @@ class FakeGraph:
             await self._hold_all.wait()
         if self.delay:
             await asyncio.sleep(self.delay)
-            if await request.is_disconnected():  # the sender died meanwhile: nothing delivered
-                return JSONResponse({"error": {"message": "client went away", "code": 0}}, status_code=499)
+        if (self.delay or self._hold_all is not None) and await request.is_disconnected():
+            # the sender gave up (timed out, died) meanwhile: nothing delivered, as Meta
+            # would not deliver a request it never finished reading
+            return JSONResponse({"error": {"message": "client went away", "code": 0}}, status_code=499)
         if call.user in self.blocked and not call.is_read:
             return meta_error(*FAILURES["131026"])
         if self._failures and (self._fail_reads or not call.is_read):
