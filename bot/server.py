@@ -507,7 +507,7 @@ def supervise(settings: Settings) -> None:
     SO_REUSEPORT, so the kernel spreads connections among them, and shares the database
     (state, inbox, flood counts) with the others. Worker 0 alone polls Telegram and
     purges. The parent checks the port first (one clear line when it is taken), restarts
-    a worker that dies (at most once a second), forwards SIGHUP, and on SIGTERM stops
+    a worker that dies (waiting longer after each quick death, up to a minute), forwards SIGHUP, and on SIGTERM stops
     them all and waits for them (each finishes or hands back what it holds).
     """
     count = settings.pregunta_workers
@@ -526,6 +526,7 @@ def supervise(settings: Settings) -> None:
     previous_hup = signal.signal(signal.SIGHUP, reload)
     children: list[subprocess.Popen[bytes]] = []
     started: list[float] = []
+    failures = [0] * count
     try:
         for index in range(count):
             children.append(_spawn(index))
@@ -534,9 +535,14 @@ def supervise(settings: Settings) -> None:
         while not stopping.wait(0.2):
             for index, child in enumerate(children):
                 if child.poll() is not None and not stopping.is_set():
-                    log.error("worker %d exited with %s; starting it again", index, child.returncode)
-                    if time.monotonic() - started[index] < 1.0:
-                        time.sleep(1.0)
+                    # a worker that dies at once again and again (a broken database, a
+                    # setting) waits longer each time, so a crash loop never eats the machine
+                    quick = time.monotonic() - started[index] < _STEADY
+                    failures[index] = failures[index] + 1 if quick else 0
+                    wait = min(_MAX_BACKOFF, 2.0 ** failures[index]) if quick else 0.0
+                    log.error("worker %d exited with %s; starting it again in %.0f s", index, child.returncode, wait)
+                    if wait and stopping.wait(wait):
+                        break
                     children[index] = _spawn(index)
                     started[index] = time.monotonic()
     finally:
@@ -555,6 +561,10 @@ def supervise(settings: Settings) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         signal.signal(signal.SIGHUP, previous_hup)
+
+
+_STEADY = 30.0  # a worker that ran this long died of something new: start it again at once
+_MAX_BACKOFF = 60.0
 
 
 def _spawn(index: int) -> subprocess.Popen[bytes]:

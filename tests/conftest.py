@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import secrets
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,32 @@ def content_with_audio(content_copy: Path) -> Path:
     topic = content_copy / "kiche" / "topics" / "asilo-como-solicitar.yaml"
     topic.write_text(topic.read_text() + "audio: audio/asilo-como-solicitar.ogg\n")
     return content_copy
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc); [] where /proc is not there."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left_behind() -> Iterator[None]:
+    """A test that fails half-way must not leave a `pregunta serve` (or its workers) running:
+    a crash-looping leftover once took both cores for hours."""
+    yield
+    for pid in _descendants(os.getpid()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass

@@ -132,12 +132,12 @@ async def start(env: dict[str, str], folder: Path, name: str, *args: str) -> Ser
     handle = log.open("ab")
     env = {**env, "PYTHONPATH": str(PROJECT)}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", *args, cwd=PROJECT, env=env, stdout=handle, stderr=handle
-    )
+        sys.executable, "-m", "bot", "serve", *args, cwd=PROJECT, env=env, stdout=handle, stderr=handle,
+    )  # fmt: skip
     handle.close()
     server = Serve(process, int(env["PREGUNTA_PORT"]), log, env)
     async with httpx.AsyncClient(trust_env=False) as http:
-        for _ in range(400):
+        for _ in range(1200):  # a loaded machine trains the model slowly: up to a minute
             if process.returncode is not None:
                 pytest.fail(f"pregunta serve exited with {process.returncode}:\n{server.text()}")
             try:
@@ -147,6 +147,7 @@ async def start(env: dict[str, str], folder: Path, name: str, *args: str) -> Ser
                 pass
             await asyncio.sleep(0.05)
     pytest.fail("pregunta serve did not become healthy:\n" + server.text())
+
 
 
 async def stop(server: Serve, sig: int = signal.SIGTERM) -> int:
