@@ -23,6 +23,8 @@ channels or of the dialogue's state.
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import Future
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -112,7 +114,12 @@ class Matcher:
     def __init__(self, content: Content, calibration: Calibration | None = None) -> None:
         self.content = content
         self.calibration = calibration or Calibration()
-        self._keywords = {code: KeywordIndex(content, code) for code in content.languages}
+        self._keywords = {"es": KeywordIndex(content, "es")}
+        # The Mayan languages' indexes are built beside the training (most people write in
+        # Spanish); the first message in one of them waits for it if it comes that soon.
+        others = [code for code in content.languages if code != "es"]
+        self._others: Future[dict[str, KeywordIndex]] = Future()
+        threading.Thread(target=self._build_others, args=(content, others), name="keyword-indexes", daemon=True).start()
         self._model = TextModel.train(list(_samples(content, self._keywords["es"])))
         self._kinds = _kinds(content)
         self._cached = lru_cache(maxsize=4096)(self._match)
@@ -133,13 +140,23 @@ class Matcher:
     def evidence(self, text: str, lang: str = "es") -> _Evidence:
         """Both sources of evidence for `text`, for tuning and for `pregunta match --explain`."""
         said = self._keywords["es"].words(text)
-        own = self._keywords[lang]
+        own = self._keywords.get(lang) or self._index(lang)
         keyword = {s.id: s.score for s in own.scores(said if lang == "es" else own.words(text))}
         probabilities = self._model.probabilities(features(said.keys, said.informative, said.sounds))
         model = {} if probabilities is None else dict(zip(self._model.labels, map(float, probabilities), strict=True))
         telling = [key for key, informative in zip(said.keys, said.informative, strict=True) if informative]
         unknown = sum("w" + key not in self._model.vocabulary for key in telling) / len(telling) if telling else 0.0
         return _Evidence(keyword, model, self._kinds, unknown)
+
+    def _build_others(self, content: Content, codes: list[str]) -> None:
+        try:
+            self._others.set_result({code: KeywordIndex(content, code) for code in codes})
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for a Mayan index
+            self._others.set_exception(exc)
+
+    def _index(self, lang: str) -> KeywordIndex:
+        self._keywords.update(self._others.result())
+        return self._keywords[lang]
 
     def decide(self, evidence: _Evidence, calibration: Calibration | None = None) -> Match:
         """The verdict from the evidence: pure, so a tuner can try many calibrations."""

@@ -20,6 +20,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sparse
@@ -29,9 +30,9 @@ __all__ = ["NONE", "TextModel", "features"]
 NONE = "-"  # the label of messages that are none of the entries
 _CHAR_SIZES = (3, 4, 5)
 _L2 = 1e-4  # regularisation: smaller fits the examples closer, larger generalises more bluntly
-_MAX_ITERATIONS = 150
-_TOLERANCE = 1e-3  # largest gradient component at which the fit stops
-_MIN_SAMPLES = 3  # a feature seen in fewer samples is left out: it would only memorise one
+_MAX_ITERATIONS = 300
+_TOLERANCE = 3e-4  # largest gradient component at which the fit stops
+_MIN_SAMPLES = 2  # a feature seen in fewer samples is left out: it would only memorise one
 
 
 def features(keys: Sequence[str], informative: Sequence[bool], sounds: Sequence[str]) -> Counter[str]:
@@ -40,25 +41,27 @@ def features(keys: Sequence[str], informative: Sequence[bool], sounds: Sequence[
     `keys` are the words' matching keys (stemmed, by sound), `informative` says which are
     not filler words, `sounds` are the words spelt by sound (for the character n-grams).
     """
-    found: Counter[str] = Counter()
+    grams: list[str] = []
     for key, telling, spelt in zip(keys, informative, sounds, strict=True):
-        if not telling:
-            continue
-        found["w" + key] += 1
-        padded = f"<{spelt}>"
-        for size in _CHAR_SIZES:
-            for start in range(len(padded) - size + 1):
-                found["c" + padded[start : start + size]] += 1
-    for first, second in zip(keys, keys[1:]):
-        found[f"b{first} {second}"] += 1
-    return found
+        if telling:
+            grams.append("w" + key)
+            grams.extend(_letters(spelt))
+    grams.extend(f"b{first} {second}" for first, second in zip(keys, keys[1:]))
+    return Counter(grams)
+
+
+@lru_cache(maxsize=65536)
+def _letters(spelt: str) -> tuple[str, ...]:
+    """The character n-grams of one word, padded: the same words recur in every message."""
+    padded = f"<{spelt}>"
+    return tuple("c" + padded[start : start + size] for size in _CHAR_SIZES for start in range(len(padded) - size + 1))
 
 
 @dataclass(frozen=True)
 class TextModel:
     labels: tuple[str, ...]
     vocabulary: dict[str, int]  # feature → row of `weights`
-    idf: np.ndarray  # per feature
+    idf: list[float]  # per feature
     weights: np.ndarray  # features × labels
     bias: np.ndarray  # per label
 
@@ -77,17 +80,24 @@ class TextModel:
             [math.log((total + 1) / (document_frequency[f] + 1)) + 1.0 for f in sorted(document_frequency)],
             dtype=np.float64,
         )
-        model = cls(labels, vocabulary, idf, np.zeros((len(vocabulary), len(labels))), np.zeros(len(labels)))
-        rows, columns, values = [], [], []
+        # the samples' sublinear tf-idf, L2-normalised per row, in numpy (one pass in Python)
+        rows, columns, counts = [], [], []
         for row, (found, _) in enumerate(samples):
-            ids, weights = model._vector(found)
-            rows.extend([row] * len(ids))
-            columns.extend(ids)
-            values.extend(weights)
-        matrix = sparse.csr_matrix((values, (rows, columns)), shape=(total, len(vocabulary)), dtype=np.float32)
+            for feature, count in found.items():
+                column = vocabulary.get(feature)
+                if column is not None:
+                    rows.append(row)
+                    columns.append(column)
+                    counts.append(count)
+        column_ids = np.array(columns, dtype=np.int64)
+        values = (1.0 + np.log(np.array(counts, dtype=np.float64))) * idf[column_ids]
+        matrix = sparse.csr_matrix((values, (rows, column_ids)), shape=(total, len(vocabulary)))
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        matrix = sparse.csr_matrix(sparse.diags(1.0 / norms) @ matrix, dtype=np.float32)
         targets = np.array([index[label] for _, label in samples])
         weights, bias = _fit(matrix, targets, len(labels), l2)
-        return cls(labels, vocabulary, idf, weights.astype(np.float32), bias.astype(np.float32))
+        return cls(labels, vocabulary, idf.tolist(), weights.astype(np.float32), bias.astype(np.float32))
 
     def probabilities(self, found: Counter[str]) -> np.ndarray | None:
         """P(label | message) in the order of `labels`; None when no feature is known."""
@@ -104,11 +114,12 @@ class TextModel:
         """Sublinear tf-idf of the known features, L2-normalised."""
         ids: list[int] = []
         weights: list[float] = []
+        idf = self.idf
         for feature, count in found.items():
             column = self.vocabulary.get(feature)
             if column is not None:
                 ids.append(column)
-                weights.append((1.0 + math.log(count)) * float(self.idf[column]))
+                weights.append((1.0 + math.log(count)) * idf[column])
         norm = math.sqrt(sum(w * w for w in weights))
         return ids, [w / norm for w in weights] if norm else weights
 
@@ -138,7 +149,7 @@ def _fit(matrix: sparse.csr_matrix, targets: np.ndarray, classes: int, l2: float
 
 
 def _lbfgs(
-    function: Callable[[np.ndarray], tuple[float, np.ndarray]], start: np.ndarray, memory: int = 10
+    function: Callable[[np.ndarray], tuple[float, np.ndarray]], start: np.ndarray, memory: int = 5
 ) -> np.ndarray:
     """Minimise a smooth convex function: limited-memory BFGS with a backtracking line search."""
     point = start
