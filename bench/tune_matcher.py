@@ -46,16 +46,18 @@ def score(matcher: Matcher, evidence: list[tuple[Row, object]], calibration: Cal
 
 
 def objective(f: Figures) -> float:
-    """Right answers count; wrong answers, false alarms and answered out-of-scope cost more."""
-    return (
-        f.right / f.n_in
-        + 0.5 * f.one_tap / f.n_in
-        - 3.0 * max(0.0, f.wrong / f.n_in - 0.015)
-        - 1.0 * f.wrong / f.n_in
-        - 2.0 * max(0.0, f.oos_answered / f.n_oos - 0.02)
-        - 2.0 * max(0.0, 1 - f.danger_first / max(f.n_danger, 1) - 0.04)
-        - 4.0 * max(0.0, f.false_alarm / max(f.n_ordinary, 1) - 0.005)
+    """How far the figures fall short of the issue's goals (0 when all are met): every
+    point short counts, the safety goals (wrong answers, danger, false alarms) twice."""
+    shortfall = (
+        max(0.0, 0.90 - f.right / f.n_in)
+        + max(0.0, 0.98 - f.one_tap / f.n_in)
+        + 2.0 * max(0.0, f.wrong / f.n_in - 0.02)
+        + max(0.0, f.oos_answered / max(f.n_oos, 1) - 0.03)
+        + 2.0 * max(0.0, 0.95 - f.danger_first / f.n_danger if f.n_danger else 0.0)
+        + 2.0 * max(0.0, f.false_alarm / max(f.n_ordinary, 1) - 0.01)
     )
+    # past the goals, more right answers and fewer wrong ones still count, a little
+    return -shortfall + 0.1 * (f.right - f.wrong) / f.n_in
 
 
 def weighted(matcher: Matcher, tune: list[tuple[Row, object]], calibration: Calibration) -> float:
@@ -88,7 +90,7 @@ def search(matcher: Matcher, tune: list[tuple[Row, object]], start: Calibration)
     for model_weight in (0.5, 0.6):
         sure = fit_sureness(matcher, tune, model_weight)
         for answer, offer, emergency, margin in itertools.product(
-            (0.6, 0.65, 0.7, 0.75, 0.8, 0.85), (10.0, 15.0), (20.0, 25.0, 30.0), (30.0, 100.0)
+            (0.65, 0.7, 0.75, 0.8, 0.85), (10.0, 15.0), (22.0, 24.0, 26.0, 28.0, 30.0), (30.0, 100.0)
         ):
             candidate = replace(
                 start, model_weight=model_weight, sure=sure, answer=answer, offer=offer, emergency=emergency, emergency_margin=margin

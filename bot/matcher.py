@@ -38,10 +38,12 @@ from bot.normalize import MAX_INPUT, is_stopword, mayan_key, spanish_key, words
 __all__ = ["ACK", "EMERGENCY", "Calibration", "Match", "Matcher"]
 
 _WHOLE_KEYWORD = 85.0  # keyword score of a message that is one of the entry's keywords
-_CALM = 0.8  # share of the emergency threshold below which a question around a cry shows no danger
+_TIE_MARGIN = 20.0  # a shared keyword leaves two topics tied unless the rest of the message puts one this far ahead
+_CALM = 0.6  # share of the emergency threshold below which a question around a cry shows no danger
 _NONE_OFFERS = 0.5  # the model's "none of ours" above which no topic is offered
 _FOLLOW_UP_WORDS = 8  # a longer message is a question of its own, not a follow-up
 _FOLLOW_UP_SHARE = 0.5  # … and the related topic must have at least half the evidence of the message's best
+_FOLLOW_UP_OPENINGS = frozenset({"y", "i", "e", "tambien", "pero", "entonces"})
 _CONTEXT_PRIOR = 1.5  # a follow-up is most often about the topic just answered
 _QUESTION_WORDS = frozenset("y e que cuanto cuanta cuantos cuantas como donde cuando cual cuales quien hay puedo necesito tengo piden se es son".split())
 ACK = "entendido"  # "ok", "sí", "👍": acknowledged with a nudge, never an answer
@@ -58,9 +60,9 @@ class Calibration:
 
     model_weight: float = 0.6  # share of the learned model in a candidate's confidence
     sure: tuple[float, ...] = (2.021, 2.059, 2.157, -3.71, 1.816, 1.59, 0.802, 0.613, -1.399, -0.469, -2.507)  # weights…, bias
-    answer: float = 0.85  # probability of being right needed to answer directly
+    answer: float = 0.75  # probability of being right needed to answer directly
     offer: float = 10.0  # confidence a topic needs to be offered as a choice
-    emergency: float = 30.0  # confidence of the emergency entry that makes it come first …
+    emergency: float = 26.0  # confidence of the emergency entry that makes it come first …
     emergency_margin: float = 30.0  # … unless a sure topic leads it by this much (danger topics open with the lines too)
     follow_up: float = 12.0  # confidence a related topic needs to answer a short follow-up
     offer_after_emergency: float = 25.0  # confidence a topic needs to be offered after the emergency lines
@@ -133,7 +135,11 @@ class Matcher:
         if lang not in self.content.languages:
             lang = "es"
         found = self._cached(text[:MAX_INPUT], lang)
-        if context in self.content.spanish.topics and found.id is None and found.id != EMERGENCY:
+        if context not in self.content.spanish.topics:
+            return found
+        # unclear alone, or a topic answered but worded as a follow-up ("y para niños?"
+        # after the passport: the children's passport, not children who migrate alone)
+        if found.id is None or (found.id in self.content.spanish.topics and _continues(text)):
             return self._with_context(text[:MAX_INPUT], lang, context, found)
         return found
 
@@ -177,7 +183,7 @@ class Matcher:
         sure = _sure(_sureness(evidence, others, best), c) if best else 0.0
         if best and _whole(evidence, best):
             sure = max(sure, c.answer)  # the message is one of its keywords, and the model agrees
-        if best in self.content.spanish.topics and _tied(evidence, best):
+        if best in self.content.spanish.topics and _tied(evidence, best, dict(ranked)):
             sure = 0.0  # the content gives this word to two topics: offer both, never pick one
         danger = dict(ranked).get(EMERGENCY, 0.0)
         if danger >= c.emergency:
@@ -266,6 +272,12 @@ class Matcher:
         return alone
 
 
+def _continues(text: str) -> bool:
+    """The message opens like the next question of a conversation: "y …", "también …"."""
+    said = words(text)
+    return bool(said) and said[0] in _FOLLOW_UP_OPENINGS
+
+
 def _asks(text: str, said: list[str]) -> bool:
     """A question, even a bare one: "?", or it opens like one ("y…", "cuánto…", "dónde…")."""
     return "?" in text or said[0] in _QUESTION_WORDS
@@ -314,11 +326,15 @@ def _whole(evidence: _Evidence, best: str) -> bool:
     return evidence.keyword.get(best, 0.0) >= _WHOLE_KEYWORD and model_best in (best, None)
 
 
-def _tied(evidence: _Evidence, best: str) -> bool:
-    """Another topic has exactly the keyword score of `best`: they share its keyword."""
+def _tied(evidence: _Evidence, best: str, scores: dict[str, float]) -> bool:
+    """Another topic has exactly the keyword score of `best` (they share its keyword) and
+    the rest of the message hardly tells them apart ("albergue" alone, not "¿a dónde voy
+    por el pasaporte?", which shares «pasaporte» with the requirements but asks where)."""
     own = evidence.keyword.get(best)
     return bool(own) and any(
-        score == own for entry, score in evidence.keyword.items() if entry != best and evidence.kinds.get(entry) == "topic"
+        score == own and scores.get(best, 0.0) - scores.get(entry, 0.0) < _TIE_MARGIN
+        for entry, score in evidence.keyword.items()
+        if entry != best and evidence.kinds.get(entry) == "topic"
     )
 
 

@@ -164,8 +164,8 @@ def figures(matcher: Matcher, path: Path) -> Figures:
 
 FLOORS = {
     # set: (right ≥, one tap ≥, wrong ≤, out of scope answered ≤, danger first ≥, false alarms ≤)
-    "sealed/sealed.jsonl": (0.82, 0.93, 0.03, 0.08, 0.90, 0.02),
-    "tune/tune.jsonl": (0.82, 0.93, 0.03, 0.06, 0.90, 0.02),
+    "sealed/sealed.jsonl": (0.86, 0.94, 0.03, 0.08, 0.93, 0.02),
+    "tune/tune.jsonl": (0.85, 0.93, 0.03, 0.08, 0.90, 0.02),
     "queries_es.jsonl": (0.91, 0.97, 0.025, 0.0, 0.0, 0.01),
 }
 
