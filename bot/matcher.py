@@ -239,7 +239,9 @@ class Matcher:
             entry = pack.emergency if entry_id == EMERGENCY else pack.intents.get(entry_id)
             if entry:
                 known.update(k for keyword in entry.keywords for w in words(keyword) for k in (spanish_key(w), mayan_key(w)))
-        return [w for w in words(text) if not is_stopword(w) and spanish_key(w) not in known and mayan_key(w) not in known]
+        rest = [w for w in words(text) if spanish_key(w) not in known and mayan_key(w) not in known]
+        # small words stay with the rest ("no entiendo el menú" is not "entiendo el menú")
+        return rest if any(not is_stopword(w) for w in rest) else []
 
     def _with_context(self, text: str, lang: str, context: str, alone: Match) -> Match:
         """A short, unclear follow-up after an answer ("y para niños?", "q papeles nesesito",
