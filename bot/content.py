@@ -147,6 +147,7 @@ class UIFile(_Reviewable):
     valid_number: str | None = None
     ack: str | None = None
     repeat: str | None = None
+    no_more: str | None = None  # optional (added later): content without it says "repeat"
     full_answer: str | None = Field(default=None, max_length=_MAX_TITLE)
     language_auto: str | None = None
     alerts_consent: str | None = None

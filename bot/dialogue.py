@@ -35,6 +35,7 @@ __all__ = ["MENU_PAGE", "REPEAT_MINUTES", "State", "Step", "number_in", "respond
 MENU_PAGE = 8  # topics per menu page: with "más temas" and "menú" it fits a WhatsApp list (10 rows)
 REPEAT_MINUTES = 10  # the same answer again within this while gets its short form
 _RECENT = 3  # answers remembered for that
+_HEADING = re.compile(r"\*[^*]+\*")
 _BRIEF_WORDS = 2  # … for a message this short ("pasaporte vencido"); a longer question gets it all
 _MENU = "menu:0"
 _PAGE = "page:"  # options that are a menu page are remembered as the page, not as nine rows
@@ -292,9 +293,12 @@ class _Turn:
         if found.id is None:
             return self.unsure(text, found, notice)
         if found.id in self.content.spanish.topics:
-            # the same few words again soon: the short form; a question of its own: all of it
+            # the same few words again soon: the short form; a question of its own: all of it,
+            # unless only the topic just answered made sense of it ("¿y cuánto tarda?" after
+            # the passport): the answer has nothing more, and sending it whole says otherwise
             brief = len(words(text)) <= _BRIEF_WORDS
-            return self.answer(found.id, found.score, Kind.TOPIC, notice=notice, full=not brief)
+            again = found.follow_up and found.id == self.state.last and not brief
+            return self.answer(found.id, found.score, Kind.TOPIC, notice=notice, full=not (brief or again), again=again)
         return self.intent(found.id, found, text)
 
     # -- replies ---------------------------------------------------------------------
@@ -343,12 +347,13 @@ class _Turn:
         notice: str | None = None,
         step: Step | None = None,
         full: bool = False,
+        again: bool = False,
     ) -> tuple[State, Reply]:
         topic, translated = self.content.answer(self.lang, topic_id)
         parts = [notice] if notice else []
         repeat = not full and self._answered_lately(topic_id)
         if repeat:
-            parts += [self.ui("repeat"), _gist(topic.answer or "", self.content.spanish.topics[topic_id].title)]
+            parts += [(again and self.ui("no_more")) or self.ui("repeat"), _gist(topic.answer or "", self.content.spanish.topics[topic_id].title)]
         else:
             if not translated:
                 parts.append(self.ui("translation_pending"))
@@ -572,6 +577,8 @@ def _gist(answer: str, title: str) -> str:
     """The line of an answer that says what to do: its first bold line that is not the
     title, else its first line after the title."""
     lines = [line.strip() for line in answer.splitlines() if line.strip()]
+    if lines and _HEADING.fullmatch(lines[0]):  # "*Pasaporte y viajes de menores*": a heading
+        lines = lines[1:]
     body = [line for line in lines if line.replace("*", "").strip() != title]
     for line in [line for line in body if "*" in line] or body:
         return line

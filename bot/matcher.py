@@ -82,6 +82,7 @@ class Match:
     score: float
     candidates: tuple[tuple[str, float], ...] = ()
     offered: tuple[str, ...] = ()
+    follow_up: bool = False  # answered only as a follow-up of the last topic ("¿y cuánto tarda?")
 
     @property
     def verdict(self) -> str:
@@ -260,7 +261,7 @@ class Matcher:
         if _asks(text, said) and all(is_stopword(w) for w in said):
             # "y cuánto cuesta?", "¿y dónde?": nothing but the question, about the last topic
             found = self._cached(f"{text} {topic.title}", lang)
-            return found if found.id in nearby else alone
+            return replace(found, follow_up=True) if found.id in nearby else alone
         evidence = self.evidence(text, lang)
         if evidence.model.get(NONE, 0.0) >= 0.5:
             return alone
@@ -270,7 +271,7 @@ class Matcher:
         scores = dict(ranked)
         best, score = max(((entry, prior * scores.get(entry, 0.0)) for entry, prior in nearby.items()), key=lambda item: item[1])
         if score >= c.follow_up and score >= _FOLLOW_UP_SHARE * top:
-            return Match(best, round(score, 1), alone.candidates)
+            return Match(best, round(score, 1), alone.candidates, follow_up=True)
         return alone
 
 
@@ -329,12 +330,13 @@ def _whole(evidence: _Evidence, best: str) -> bool:
 
 
 def _tied(evidence: _Evidence, best: str, scores: dict[str, float]) -> bool:
-    """Another topic has exactly the keyword score of `best` (they share its keyword) and
-    the rest of the message hardly tells them apart ("albergue" alone, not "¿a dónde voy
-    por el pasaporte?", which shares «pasaporte» with the requirements but asks where)."""
+    """Another topic has exactly the keyword score of `best` (they share its keyword), and
+    the message is that keyword ("albergue") or the rest of it hardly tells them apart (not
+    "¿a dónde voy por el pasaporte?", which shares «pasaporte» with the requirements but
+    asks where)."""
     own = evidence.keyword.get(best)
     return bool(own) and any(
-        score == own and scores.get(best, 0.0) - scores.get(entry, 0.0) < _TIE_MARGIN
+        score == own and (own >= _WHOLE_KEYWORD or scores.get(best, 0.0) - scores.get(entry, 0.0) < _TIE_MARGIN)
         for entry, score in evidence.keyword.items()
         if entry != best and evidence.kinds.get(entry) == "topic"
     )

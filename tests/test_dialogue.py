@@ -309,6 +309,16 @@ def test_a_long_question_on_the_same_topic_gets_the_whole_answer(matcher: Matche
     assert again.topic == first.topic and again.text == first.text
 
 
+def test_a_follow_up_the_last_answer_does_not_cover_gets_the_short_form_and_a_pointer(matcher: Matcher) -> None:
+    talk = Talk(matcher, State(Step.READY, "es"))
+    first = talk.say("requisitos del pasaporte para niños", at=1_000_000.0)
+    assert first.topic == "pasaporte-menores"
+    again = talk.say("cuanto tarda en salir", at=1_000_060.0)  # unclear alone; the answer has no delay
+    assert again.topic == first.topic and again.text.startswith(matcher.content.ui("es", "no_more"))
+    assert first.text.splitlines()[0] not in again.text  # the gist, not the answer's heading
+    assert len(again.text) < len(first.text) and any(o.payload == f"full:{first.topic}" for o in again.options)
+
+
 def test_a_repeat_within_minutes_gets_the_short_form(matcher: Matcher) -> None:
     talk = Talk(matcher, State(Step.READY, "es"))
     first = talk.say("pasaporte vencido", at=1_000_000.0)
