@@ -38,6 +38,7 @@ from bot.normalize import MAX_INPUT, is_stopword, mayan_key, spanish_key, words
 __all__ = ["ACK", "EMERGENCY", "Calibration", "Match", "Matcher"]
 
 _WHOLE_KEYWORD = 85.0  # keyword score of a message that is one of the entry's keywords
+_CLOSE = 0.85  # a runner-up topic with this share of the best's confidence makes it a close call
 _TIE_MARGIN = 20.0  # a shared keyword leaves two topics tied unless the rest of the message puts one this far ahead
 _CALM = 0.6  # share of the emergency threshold below which a question around a cry shows no danger
 _NONE_OFFERS = 0.5  # the model's "none of ours" above which no topic is offered
@@ -186,6 +187,8 @@ class Matcher:
             sure = max(sure, c.answer)  # the message is one of its keywords, and the model agrees
         if best in self.content.spanish.topics and _tied(evidence, best, dict(ranked)):
             sure = 0.0  # the content gives this word to two topics: offer both, never pick one
+        if best in self.content.spanish.topics and _close(topics, best):
+            sure = 0.0  # two topics nearly level: the person picks, the bot does not guess
         danger = dict(ranked).get(EMERGENCY, 0.0)
         if danger >= c.emergency:
             leading = best in self.content.spanish.topics and sure >= c.answer and dict(ranked)[best] - danger >= c.emergency_margin
@@ -327,6 +330,12 @@ def _whole(evidence: _Evidence, best: str) -> bool:
     first choice among our entries is the same (or the model knows none of its words)."""
     model_best = max((e for e in evidence.model if e != NONE), key=evidence.model.__getitem__, default=None)
     return evidence.keyword.get(best, 0.0) >= _WHOLE_KEYWORD and model_best in (best, None)
+
+
+def _close(topics: list[tuple[str, float]], best: str) -> bool:
+    """Another topic's confidence is nearly that of `best`."""
+    own = dict(topics).get(best, 0.0)
+    return any(entry != best and score >= _CLOSE * own for entry, score in topics[:2])
 
 
 def _tied(evidence: _Evidence, best: str, scores: dict[str, float]) -> bool:
