@@ -49,6 +49,8 @@ _CONTEXT_PRIOR = 1.5  # a follow-up is most often about the topic just answered
 _QUESTION_WORDS = frozenset("y e que cuanto cuanta cuantos cuantas como donde cuando cual cuales quien hay puedo necesito tengo piden se es son".split())
 ACK = "entendido"  # "ok", "sí", "👍": acknowledged with a nudge, never an answer
 _WRAPPERS = ("saludo", "gracias", "despedida", ACK, "idioma")  # what a question may come wrapped in
+_COURTESIES = frozenset({"saludo", "gracias", "despedida"})  # answered on less certainty …
+_COURTESY = 30.0  # … from this confidence, when no topic is in sight
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,9 @@ class Matcher:
                 return Match(EMERGENCY, danger, candidates, after)
         score = round(100 * sure, 1)
         if best and sure >= c.answer:
+            return Match(best, score, candidates)
+        if best in _COURTESIES and not offered and dict(ranked)[best] >= _COURTESY:
+            # "b'antiox, adiós", "buenas": a courtesy, nothing else; a wrong one costs nothing
             return Match(best, score, candidates)
         return Match(None, score, candidates, offered)
 
