@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: chat test bench check clean
+.PHONY: chat test lint bench check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 chat: $(STAMP)
 	$(BIN)/pregunta chat
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)  # before the tests: a few seconds (mypy keeps a cache in .mypy_cache)
+	@echo "== ruff check (bot/, tests/, bench/)"; $(BIN)/ruff check .
+	@echo "== mypy --strict (bot/)"; $(BIN)/mypy
 
 check: $(STAMP)
 	$(BIN)/pregunta content check
@@ -28,4 +32,4 @@ bench: $(STAMP)
 	done  # reference_bot.py is a server that e2e_bench.py starts beside the project
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

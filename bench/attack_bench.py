@@ -244,7 +244,7 @@ async def memory(folder: Path, graph: str) -> None:
         before = served.rss_mb()
 
         async def megabyte() -> asyncio.StreamWriter:
-            reader, writer = await asyncio.open_connection(*served.public.removeprefix("http://").split(":"))
+            _reader, writer = await asyncio.open_connection(*served.public.removeprefix("http://").split(":"))
             writer.write(head(content_type="application/json", content_length=str(size), x_hub_signature_256=WELL_FORMED))
             with contextlib.suppress(ConnectionError):
                 for _ in range(size // 65536 - 1):

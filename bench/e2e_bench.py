@@ -61,11 +61,9 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.graph_api import Call as GraphCall  # noqa: E402
-from tests.fakes.graph_api import FakeGraph  # noqa: E402
+from tests.fakes.graph_api import Call as GraphCall, FakeGraph  # noqa: E402
 from tests.fakes.serving import free_port, running  # noqa: E402
-from tests.fakes.telegram_api import TOKEN as TELEGRAM_TOKEN  # noqa: E402
-from tests.fakes.telegram_api import FakeBotAPI  # noqa: E402
+from tests.fakes.telegram_api import TOKEN as TELEGRAM_TOKEN, FakeBotAPI  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 PHONE_ID = "106540352242922"
@@ -504,7 +502,7 @@ async def load(
             script, counts = SCRIPTS[number % len(SCRIPTS)], expected[number % len(SCRIPTS)]
             user = channel.new_user()
             total = 0
-            for step, count in zip(script, counts):
+            for step, count in zip(script, counts, strict=True):
                 path, body, headers = channel.request(user, step)
                 sent = time.perf_counter()
                 status = await _post(http, server.url + path, body, headers)

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.clock import GUATEMALA  # noqa: E402
-from bot.storage import open_storage  # noqa: E402
 from bot.rollup import purge  # noqa: E402
+from bot.storage import open_storage  # noqa: E402
 
 TOPICS = [
     "pasaporte-requisitos", "pasaporte-vigencia", "asilo-como-solicitar", "deportacion-llegada", "dpi-reposicion",

@@ -23,12 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+import scipy.sparse as sparse  # noqa: E402
+
 from bot.content import load_content  # noqa: E402
 from bot.evaluation import Figures, Row, read, tally  # noqa: E402
 from bot.matcher import ACK, Calibration, Matcher, _ranked, _sureness  # noqa: E402
 from bot.model import _fit  # noqa: E402
-import numpy as np  # noqa: E402
-import scipy.sparse as sparse  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 TUNE_SETS = {

@@ -25,8 +25,8 @@ from bot import content_status, logs, translations
 from bot.alerts import alert_state, delivery_counts, find_alert, plan, send_alert
 from bot.channels.broadcast import Courier, TelegramCourier, WhatsAppCourier
 from bot.channels.http import SharedSession
-from bot.clock import today
 from bot.channels.terminal import NoFloodGuard, run_chat
+from bot.clock import today
 from bot.content import Content, check_content, load_content
 from bot.content_lint import content_warnings
 from bot.conversation import Conversations, MemoryStates

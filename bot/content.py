@@ -29,9 +29,9 @@ __all__ = [
     "ALERT_TEXT_MAX",
     "ALERT_TITLE_MAX",
     "EMERGENCY",
-    "Alert",
     "INTENTS",
     "UI_KEYS",
+    "Alert",
     "Content",
     "Emergency",
     "LanguagePack",
@@ -311,8 +311,11 @@ class Content:
     def ui(self, lang: str, key: str) -> str:
         """A UI string in `lang`, falling back to Spanish string by string."""
         pack = self.languages.get(lang)
-        value = getattr(pack.ui, key) if pack else None
-        return value if value else getattr(self.spanish.ui, key)
+        value: str | None = getattr(pack.ui, key) if pack else None
+        if value:
+            return value
+        spanish: str = getattr(self.spanish.ui, key)
+        return spanish
 
     def title(self, lang: str, topic_id: str) -> str:
         pack = self.languages.get(lang)

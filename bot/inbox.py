@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -33,14 +34,14 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from bot.conversation import Context, Pending, flood_verdict, load_state
-from bot.storage import ClaimFor, Claimed, Finished, NewMessage, Storage, StorageUnavailable
+from bot.storage import Claimed, ClaimFor, Finished, NewMessage, Storage, StorageUnavailable
 
 __all__ = ["Handler", "Inbox", "Ticket"]
 
 log = logging.getLogger(__name__)
 
-I = TypeVar("I")
-R = TypeVar("R")
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
 
 
 @dataclass
@@ -62,19 +63,19 @@ class Ticket:
 Handler = Callable[[Claimed, Context, Ticket], Awaitable[None]]
 
 
-class _Grouped(Generic[I, R]):
+class _Grouped(Generic[ItemT, ResultT]):
     """Calls from many tasks written together: while one transaction runs, the next ones
     queue, and go as one transaction when it ends. At high load a message costs a
     fraction of a transaction; when idle, exactly one."""
 
-    def __init__(self, write: Callable[[list[I]], Awaitable[list[R]]], limit: int = 500) -> None:
+    def __init__(self, write: Callable[[list[ItemT]], Awaitable[list[ResultT]]], limit: int = 500) -> None:
         self._write = write
         self._limit = limit
-        self._waiting: list[tuple[list[I], asyncio.Future[list[R]]]] = []
+        self._waiting: list[tuple[list[ItemT], asyncio.Future[list[ResultT]]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def __call__(self, items: list[I]) -> list[R]:
-        future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
+    async def __call__(self, items: list[ItemT]) -> list[ResultT]:
+        future: asyncio.Future[list[ResultT]] = asyncio.get_running_loop().create_future()
         self._waiting.append((items, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush())
@@ -82,7 +83,7 @@ class _Grouped(Generic[I, R]):
 
     async def _flush(self) -> None:
         while self._waiting:
-            taken: list[tuple[list[I], asyncio.Future[list[R]]]] = []
+            taken: list[tuple[list[ItemT], asyncio.Future[list[ResultT]]]] = []
             size = 0
             while self._waiting and (not taken or size + len(self._waiting[0][0]) <= self._limit):
                 items, future = self._waiting.pop(0)
@@ -91,7 +92,7 @@ class _Grouped(Generic[I, R]):
             flat = [item for items, _ in taken for item in items]
             try:
                 results = await self._write(flat)
-            except BaseException as exc:  # noqa: BLE001 - every waiter learns of it
+            except BaseException as exc:  # every waiter learns of it
                 for _, future in taken:
                     if not future.done():
                         future.set_exception(exc if isinstance(exc, Exception) else StorageUnavailable(str(exc)))
@@ -243,7 +244,7 @@ class Inbox:
         self._answering.add(claimed.id)
         task = asyncio.create_task(self._handle(claimed))
         self._active.add(task)
-        task.add_done_callback(lambda done, message_id=claimed.id: self._done(done, message_id))
+        task.add_done_callback(functools.partial(self._done, message_id=claimed.id))
 
     def _done(self, task: asyncio.Task[None], message_id: int) -> None:
         self._answering.discard(message_id)
@@ -303,7 +304,7 @@ class Inbox:
         # gives each claim back to the message it belongs to (and so to the caller that sent it).
         pending = sorted(claimed, key=lambda c: c.id)
         result: list[tuple[bool, Claimed | None]] = []
-        for message, fresh in zip(messages, new):
+        for message, fresh in zip(messages, new, strict=True):
             match = None
             if fresh and pending and pending[0].person == message.person and pending[0].channel == message.channel:
                 match = pending.pop(0)

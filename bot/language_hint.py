@@ -224,8 +224,8 @@ def _build(content: Content) -> _Vocabulary:
             mayan.setdefault(mayan_key(word), set()).update(codes)
 
     name_keys = []
-    for code, values in names.items():
-        for name in sorted(values):
+    for code, given in names.items():
+        for name in sorted(given):
             key = tuple(mayan_key(w) for w in _tokens(name))
             if key:
                 name_keys.append((code, key, len(key) == 1 and len(key[0]) <= 3))

@@ -66,9 +66,12 @@ class PrivateRecords(logging.Filter):
         self._formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING and _is_library(record.name):
-            if not self.libraries or record.name.split(".")[0] in _DATABASE:
-                return False
+        if (
+            record.levelno < logging.WARNING
+            and _is_library(record.name)
+            and (not self.libraries or record.name.split(".")[0] in _DATABASE)
+        ):
+            return False
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a broken format string: show it, redacted, rather than nothing

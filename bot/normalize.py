@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import snowballstemmer
 
-__all__ = ["MAX_INPUT", "STOPWORDS", "canon", "fold", "is_stopword", "mayan_key", "sounds_like_stopword", "sound", "spanish_key", "words"]
+__all__ = ["MAX_INPUT", "STOPWORDS", "canon", "fold", "is_stopword", "mayan_key", "sound", "sounds_like_stopword", "spanish_key", "words"]
 
 MAX_INPUT = 1000  # characters kept from one message before matching
 

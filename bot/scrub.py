@@ -264,9 +264,11 @@ def _name_end(text: str, start: int, *, sure: bool) -> int | None:
                 return None
         elif folded in CONNECTORS:
             pass  # kept only if a name word follows, below
-        elif folded in STOP or (folded in LEXICON and folded not in GIVEN_NAMES):
-            break
-        elif not sure and not raw[0].isupper() and _name_words(taken) >= 2:
+        elif (
+            folded in STOP
+            or (folded in LEXICON and folded not in GIVEN_NAMES)
+            or (not sure and not raw[0].isupper() and _name_words(taken) >= 2)  # two lower-case words at most
+        ):
             break
         taken.append((folded, word.end()))
         pos = word.end()

@@ -49,8 +49,8 @@ from bot.content import load_content
 from bot.conversation import Conversations, FloodGuard, MemoryStates, StoredStates
 from bot.errors import ContentError, SettingsError
 from bot.http_guard import Limits, guarded_protocol
-from bot.log_rate import RateLimit
 from bot.inbox import Inbox
+from bot.log_rate import RateLimit
 from bot.matcher import Matcher
 from bot.metrics import Metrics, SendWatch
 from bot.privacy import pseudonym_key
@@ -68,10 +68,10 @@ __all__ = [
     "create_app",
     "create_service",
     "health_reasons",
-    "storage_health",
-    "supervise",
     "run",
     "serve",
+    "storage_health",
+    "supervise",
     "uvicorn_config",
 ]
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from pydantic_settings import SettingsError as _SourceError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError as _SourceError
 
 from bot.errors import SettingsError
 

@@ -20,8 +20,8 @@ from datetime import date
 from pathlib import Path
 
 from bot import rollup
-from bot.conversation import Turn
 from bot.clock import local_day
+from bot.conversation import Turn
 from bot.privacy import scrub
 from bot.replies import Kind
 from bot.storage import Storage, StorageUnavailable, describe, open_storage
@@ -196,7 +196,7 @@ class UsageLog:
             self._queue.put_nowait(None)  # wakes a writer waiting on an empty queue
         try:
             await asyncio.wait_for(asyncio.shield(self._writer), self._flush_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer

@@ -26,17 +26,15 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+from bot.settings import Settings
 from bot.storage import open_storage
 from bot.subscriptions import Subscriptions, subscribers_key
-from bot.settings import Settings
-from tests.channels.test_telegram import press as tg_press
-from tests.channels.test_telegram import text as tg_text
+from tests.channels.test_telegram import press as tg_press, text as tg_text
 from tests.channels.test_whatsapp import PHONE_ID, SECRET, TOKEN as WA_TOKEN, VERIFY, choose, sign, text as wa_text
 from tests.conftest import FIXTURE_CONTENT, ROOT
 from tests.fakes.graph_api import FakeGraph
 from tests.fakes.serving import free_port, running
-from tests.fakes.telegram_api import TOKEN as TG_TOKEN
-from tests.fakes.telegram_api import FakeBotAPI
+from tests.fakes.telegram_api import TOKEN as TG_TOKEN, FakeBotAPI
 from tests.test_usage import scan
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*`retry_after` will be of type:telegram.warnings.PTBDeprecationWarning")
@@ -197,7 +195,7 @@ async def test_subscribe_send_once_resend_nothing_unsubscribe_nothing(fakes: Fak
             assert template["template"]["name"] == TEMPLATE and template["template"]["language"] == {"code": "es"}
             parameter = template["template"]["components"][0]["parameters"][0]["text"]
             assert "\n" not in parameter and "escribí «baja»" in parameter
-            tg_alert = [c for c in fakes.bot.of("sendMessage", chat_id=ANA) if "Venden citas" in c.params["text"]][0]
+            tg_alert = next(c for c in fakes.bot.of("sendMessage", chat_id=ANA) if "Venden citas" in c.params["text"])
             assert "<b>" in tg_alert.params["text"] and "escribí «baja»" in tg_alert.params["text"]
 
             code, again = await send(env, ALERT)  # the same alert again: nobody gets it twice
@@ -264,7 +262,7 @@ async def test_blocked_people_are_unsubscribed_and_the_24h_window_is_not_a_block
     got = alerts_received(fakes, "Venden citas de pasaporte")
     assert got.get(str(ANA)) == 1 and str(LUIS) not in got and PHONES[1] not in got
     [limited] = [c for c in fakes.bot.calls if c.status == 429]
-    retried = [c for c in fakes.bot.calls if c.chat_id == limited.chat_id and c.at > limited.at][0]
+    retried = next(c for c in fakes.bot.calls if c.chat_id == limited.chat_id and c.at > limited.at)
     assert retried.at - limited.at >= 1.0  # Retry-After honoured, then the same person tried again
     statuses = dict(rows(data, "SELECT channel || ':' || status, COUNT(*) FROM alert_deliveries GROUP BY channel, status"))
     assert statuses == {"telegram:sent": 1, "telegram:unsubscribed": 2, "whatsapp:sent": 1, "whatsapp:unsubscribed": 1,

@@ -10,7 +10,6 @@ import pytest
 from bot.audio import MAX_BYTES, ogg_crc, problem
 from bot.content import load_content
 from bot.errors import ContentError
-
 from tests.conftest import FIXTURE_CONTENT
 from tests.oggopus import SILENCE, ogg_page, opus_head, opus_tags, voice_note
 

@@ -12,7 +12,6 @@ import pytest
 from bot import content_status
 from bot.content import Content, load_content
 from bot.content_status import Cell, months_before
-
 from tests.conftest import FIXTURE_CONTENT
 from tests.oggopus import voice_note
 from tests.test_cli import run

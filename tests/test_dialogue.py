@@ -400,7 +400,7 @@ def test_asking_for_alerts_shows_the_consent_and_only_an_explicit_yes_subscribes
     assert consent.action == "consent" and consent.kind is Kind.INTENT and consent.topic == "avisos"
     assert "cifrado" in consent.text and "baja" in consent.text
     assert keys(consent) == [("1", "alerts:yes"), ("0", "menu:0")]
-    assert [o.title for o in consent.options][0] == "Sí, quiero avisos"
+    assert consent.options[0].title == "Sí, quiero avisos"
     assert talk.say("ok").action is None  # "ok" is not a yes
     talk.say("avisos")
     subscribed = talk.say("1")  # the number of the button

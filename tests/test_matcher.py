@@ -14,7 +14,6 @@ import pytest
 from bot.content import EMERGENCY
 from bot.evaluation import Figures, read, tally
 from bot.matcher import ACK, Match, Matcher
-
 from tests.conftest import SHARED
 
 DATA = Path(__file__).parent / "data"

@@ -12,7 +12,6 @@ from bot.content import Content, load_content
 from bot.dialogue import State, Step, respond
 from bot.matcher import Matcher
 from bot.replies import Incoming, Kind, Reply
-
 from tests.conftest import FIXTURE_CONTENT
 from tests.oggopus import voice_note
 

@@ -10,11 +10,18 @@ import threading
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from bot.errors import SettingsError
-from bot.privacy import MAX_KEPT, MIN_KEY_BYTES, load_or_create_key, mentions_personal_data, pseudonym, pseudonym_key, scrub
+from bot.privacy import (
+    MAX_KEPT,
+    MIN_KEY_BYTES,
+    load_or_create_key,
+    mentions_personal_data,
+    pseudonym,
+    pseudonym_key,
+    scrub,
+)
 from bot.settings import Settings
 
 SCRUB_TABLE = [
@@ -161,7 +168,7 @@ def test_a_short_or_broken_key_file_is_refused(tmp_path: Path, written: str) -> 
     path = tmp_path / "data" / "pseudonym.key"
     path.parent.mkdir()
     path.write_text(written)
-    with pytest.raises(SettingsError, match="pseudonym key .* at least 32"):
+    with pytest.raises(SettingsError, match=r"pseudonym key .* at least 32"):
         load_or_create_key(path)
     with pytest.raises(SettingsError):
         pseudonym_key(settings_for(tmp_path))
@@ -189,7 +196,7 @@ def test_a_full_disk_at_first_start_leaves_no_key_file(tmp_path: Path, monkeypat
 
     with monkeypatch.context() as patched:
         patched.setattr(os, "fsync", disk_full)
-        with pytest.raises(SettingsError, match="cannot write the pseudonym key .*No space left"):
+        with pytest.raises(SettingsError, match=r"cannot write the pseudonym key .*No space left"):
             pseudonym_key(settings_for(tmp_path))
     assert list(path.parent.iterdir()) == []  # neither the key nor its temporary file
     key = pseudonym_key(settings_for(tmp_path))  # the disk has room again: a whole key

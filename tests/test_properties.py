@@ -3,15 +3,14 @@ raise, and give the same answer twice."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bot.dialogue import State, Step, respond
 from bot.matcher import Calibration, Matcher
-
-THRESHOLD = Calibration().answer
 from bot.normalize import canon, fold, mayan_key, sound, spanish_key, words
 from bot.replies import Incoming
+
+THRESHOLD = Calibration().answer
 
 TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=300) | st.text(max_size=50)
 RUN = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -51,7 +50,7 @@ def test_dialogue_always_leaves_a_way_forward(matcher: Matcher, text: str, step:
 @RUN
 @given(payload=TEXT)
 def test_any_button_payload_is_safe(matcher: Matcher, payload: str) -> None:
-    state, reply = respond(State(Step.READY, "es"), Incoming(payload=payload or "x"), matcher)
+    _state, reply = respond(State(Step.READY, "es"), Incoming(payload=payload or "x"), matcher)
     assert reply.text.strip() and reply.options
 
 
@@ -70,8 +69,7 @@ def test_each_users_language_survives_a_restart(matcher: Matcher, choices: list[
     import tempfile
     from pathlib import Path
 
-    from bot.conversation import Conversations, FloodGuard
-    from bot.conversation import StoredStates
+    from bot.conversation import Conversations, FloodGuard, StoredStates
     from bot.storage import open_storage
 
     codes = list(matcher.content.languages)

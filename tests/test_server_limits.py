@@ -199,7 +199,7 @@ async def test_a_spent_body_budget_refuses_before_reading(tmp_path: Path, monkey
 
     monkeypatch.setattr(base, "BODY_BUDGET", base.BodyBudget(base.MAX_BODY))
     async with whatsapp(tmp_path, pregunta_client_timeout=30.0) as (public, _):
-        holder_reader, holder = await connect(public)  # declares a megabyte and sends ten bytes
+        _holder_reader, holder = await connect(public)  # declares a megabyte and sends ten bytes
         holder.write(head(content_type="application/json", content_length=str(base.MAX_BODY), x_hub_signature_256=WELL_FORMED) + b"x" * 10)
         await holder.drain()
         while base.BODY_BUDGET.used == 0:
@@ -339,7 +339,7 @@ async def test_memory_comes_back_after_clients_sending_a_megabyte_each_go(tmp_pa
         before = served.rss_mb()
 
         async def megabyte() -> asyncio.StreamWriter:
-            reader, writer = await connect(served.public)
+            _reader, writer = await connect(served.public)
             writer.write(head(content_type="application/json", content_length=str(size), x_hub_signature_256=WELL_FORMED))
             with contextlib.suppress(ConnectionError):
                 for _ in range(size // 65536 - 1):  # all but the last 64 KB: the request never completes

@@ -14,6 +14,5 @@ async def test_running_serves_on_loopback() -> None:
     async def hello(request: object) -> PlainTextResponse:
         return PlainTextResponse("hola")
 
-    async with running(Starlette(routes=[Route("/", hello)])) as base:
-        async with httpx.AsyncClient(trust_env=False) as client:
-            assert (await client.get(base + "/")).text == "hola"
+    async with running(Starlette(routes=[Route("/", hello)])) as base, httpx.AsyncClient(trust_env=False) as client:
+        assert (await client.get(base + "/")).text == "hola"

@@ -17,7 +17,16 @@ import pytest
 from bot.conversation import StoredStates, dump_state
 from bot.dialogue import State, Step
 from bot.errors import PreguntaError
-from bot.storage import MESSAGE_KEEP_HOURS, ClaimFor, Finished, NewMessage, Storage, StorageUnavailable, digest, open_storage
+from bot.storage import (
+    MESSAGE_KEEP_HOURS,
+    ClaimFor,
+    Finished,
+    NewMessage,
+    Storage,
+    StorageUnavailable,
+    digest,
+    open_storage,
+)
 from bot.storage.sqlite import SCHEMA_VERSION, SqliteStorage, schema_version
 
 # The first released schema, written out here as it was, not imported: the upgrade test
@@ -158,7 +167,7 @@ async def test_unopenable_places_are_one_readable_error(tmp_path: Path) -> None:
     blocker.write_text("a file where the data folder should be")
     with pytest.raises(PreguntaError, match="cannot open database"):
         await open_storage(blocker / "pregunta.sqlite3")
-    with pytest.raises(PreguntaError, match="cannot open database postgresql://nobody:\\*\\*\\*@127.0.0.1:9/x"):
+    with pytest.raises(PreguntaError, match=r"cannot open database postgresql://nobody:\*\*\*@127\.0\.0\.1:9/x"):
         await open_storage("postgresql://nobody:secret@127.0.0.1:9/x")
 
 

@@ -14,7 +14,6 @@ from bot.content import load_content, spanish_hash
 from bot.content_lint import content_warnings
 from bot.errors import PreguntaError
 from bot.translations import export_catalog, import_catalog, units, write_catalog
-
 from tests.conftest import BUNDLED_CONTENT
 from tests.test_cli import run
 

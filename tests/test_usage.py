@@ -260,7 +260,7 @@ async def test_no_raw_id_phone_or_name_on_disk(make_log: Callable[..., UsageLog]
         await _drive_personal_data(db, make_log(db_path), key, fixture_matcher)
     finally:
         await db.close()
-    assert scan(data, PERSONAL + [WAMID, WAMID[6:30]]) == []  # and the checkpointed file
+    assert scan(data, [*PERSONAL, WAMID, WAMID[6:30]]) == []  # and the checkpointed file
     assert {name.split(":")[0] for name in scan(data, ["receta de pepian"])} == {"pregunta.sqlite3"}
     kept = rows(db_path, "SELECT query FROM events WHERE query IS NOT NULL ORDER BY id")
     assert any("[nombre]" in str(q) and "[teléfono]" in str(q) and "[correo]" in str(q) for (q,) in kept)
@@ -285,7 +285,7 @@ async def _drive_personal_data(db: Storage, log: UsageLog, key: bytes, matcher: 
     await db.compact()  # the WAL's older copy of the row goes with the checkpoint
     await until(lambda: log.written == len(replies) == 9)
     assert (data / "pregunta.sqlite3-wal").exists()
-    assert scan(data, PERSONAL + [WAMID, WAMID[6:30]]) == []  # the WAL, while the bot runs
+    assert scan(data, [*PERSONAL, WAMID, WAMID[6:30]]) == []  # the WAL, while the bot runs
     assert scan(data, ["receta de pepian"])  # the control: the scan does see what is stored
     await log.close()
 

@@ -36,9 +36,9 @@ from bot.errors import ChannelError
 from bot.replies import Option, Reply
 
 __all__ = [
-    "MAX_BODY",
     "BODY_BUDGET",
     "BODY_TIMEOUT",
+    "MAX_BODY",
     "Background",
     "BodyBudget",
     "Channel",
@@ -49,12 +49,12 @@ __all__ = [
     "Refused",
     "RememberedDedup",
     "RetryPolicy",
+    "Watch",
     "as_text",
     "numbered",
     "parse_json",
     "read_body",
     "split_text",
-    "Watch",
     "translate",
 ]
 

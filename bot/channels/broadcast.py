@@ -35,13 +35,12 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.base import translate
+from bot.channels.base import RetryPolicy, translate
 from bot.channels.http import SharedSession
 from bot.channels.telegram_format import render_html
 from bot.channels.telegram_request import AiohttpRequest
 from bot.channels.whatsapp_graph import ACCOUNT_CODES, UNREACHABLE, GraphClient, GraphError
 from bot.channels.whatsapp_payloads import template_message
-from bot.channels.base import RetryPolicy
 from bot.errors import SettingsError
 
 __all__ = ["RATES", "Courier", "Outcome", "TelegramCourier", "TokenBucket", "WhatsAppCourier", "never_connected"]

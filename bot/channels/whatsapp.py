@@ -25,9 +25,9 @@ The channel is the kit of `base` plus three parts of its own: the parser
 from __future__ import annotations
 
 import asyncio
-import json
 import hashlib
 import hmac
+import json
 import logging
 import re
 import secrets
@@ -47,8 +47,8 @@ from bot.channels.base import (
     MemoryDedup,
     Presence,
     Refused,
-    Watch,
     RetryPolicy,
+    Watch,
     as_text,
     numbered,
     parse_json,
@@ -221,9 +221,8 @@ class WhatsAppChannel:
             self.metrics.errors.labels(self.name).inc()
         for codes in parsed.failed_statuses:
             log.info("WhatsApp reported a message not delivered (error %s)", codes)
-        if self.inbox is not None and parsed.messages:
-            if await self._store(parsed.messages):
-                return PlainTextResponse("ok")
+        if self.inbox is not None and parsed.messages and await self._store(parsed.messages):
+            return PlainTextResponse("ok")
         if self.pending + len(parsed.messages) > self.max_pending:
             log.warning("WhatsApp webhook deferred: %d messages already waiting for their reply", self.pending)
             return PlainTextResponse("busy", status_code=503, headers={"Retry-After": "30"})
@@ -254,7 +253,7 @@ class WhatsAppChannel:
             self.metrics.inbox_fallback.labels(self.name).inc(len(items))
             return False  # answered without the inbox: not durable, but not delayed either
         loop = asyncio.get_running_loop()
-        for item, fresh in zip(items, new):
+        for item, fresh in zip(items, new, strict=True):
             if not fresh:
                 log.info("WhatsApp re-delivered message from %s ignored", self._tag(item.user))
                 continue

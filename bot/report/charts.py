@@ -141,7 +141,7 @@ def _ticks(peak: float) -> tuple[float, float]:
 
 
 def _frange(start: float, stop: float, step: float) -> list[float]:
-    count = int(round((stop - start) / step))
+    count = round((stop - start) / step)
     return [start + step * i for i in range(count + 1)]
 
 

@@ -158,17 +158,17 @@ def _activity(data: ReportData, people: Table, messages: Table) -> str:
     msgs = _bucketed(messages, buckets, len(labels))
     unit = _unit(data)
     split = 2 + len({c.channel for c in data.counts})
-    body = [
+    parts = [
         f"<h3>Conversaciones por {unit}</h3>",
         charts.columns(labels, [("Conversaciones", conv[0])], title=f"Conversaciones por {unit}"),
         f"<h3>Mensajes por {unit}, por canal</h3>",
-        charts.columns(labels, list(zip(messages.columns[2:split], msgs[1 : split - 1])), title=f"Mensajes por {unit}, por canal"),
+        charts.columns(labels, list(zip(messages.columns[2:split], msgs[1 : split - 1], strict=True)), title=f"Mensajes por {unit}, por canal"),
         f"<h3>Mensajes por {unit}, por idioma</h3>",
-        charts.columns(labels, list(zip(messages.columns[split:], msgs[split - 1 :])), title=f"Mensajes por {unit}, por idioma"),
+        charts.columns(labels, list(zip(messages.columns[split:], msgs[split - 1 :], strict=True)), title=f"Mensajes por {unit}, por idioma"),
         _folded(people),
         _folded(messages),
     ]
-    return _section("actividad", "Conversaciones y mensajes", "".join(body))
+    return _section("actividad", "Conversaciones y mensajes", "".join(parts))
 
 
 def _answers(data: ReportData, table: Table) -> str:
@@ -176,7 +176,7 @@ def _answers(data: ReportData, table: Table) -> str:
     if len(labels) < 2:
         return _section("respuestas", table.title, _note(table) + _table(table))
     values = _bucketed(table, buckets, len(labels))
-    series = list(zip(QUESTIONS.values(), values[1 : 1 + len(QUESTIONS)]))
+    series = list(zip(QUESTIONS.values(), values[1 : 1 + len(QUESTIONS)], strict=True))
     chart = charts.columns(labels, series, title="Parte de las preguntas de cada tipo", percent=True)
     return _section("respuestas", table.title, chart + _note(table) + _folded(table))
 

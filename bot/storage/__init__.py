@@ -11,8 +11,8 @@ from pathlib import Path
 
 from bot.storage.base import (
     MESSAGE_KEEP_HOURS,
-    ClaimFor,
     Claimed,
+    ClaimFor,
     Finished,
     Health,
     NewMessage,

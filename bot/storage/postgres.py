@@ -17,15 +17,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import PreguntaError
 from bot.storage.base import (
-    _kind,
     MESSAGE_KEEP_HOURS,
-    ClaimFor,
     Claimed,
+    ClaimFor,
     Finished,
     Health,
     NewMessage,
     PurgeCounts,
     StorageUnavailable,
+    _kind,
     dollar_params,
     log,
 )
@@ -320,7 +320,7 @@ class PostgresStorage:
     # -- dialogue state --------------------------------------------------------------
 
     async def get_state(self, key: str) -> str | None:
-        return await self._run(lambda c: c.fetchval("SELECT state FROM user_state WHERE key = $1", key), write=False)  # type: ignore[no-any-return]
+        return await self._run(lambda c: c.fetchval("SELECT state FROM user_state WHERE key = $1", key), write=False)
 
     async def put_state(self, key: str, state: str) -> None:
         async def save_state(connection: Any) -> None:
@@ -385,8 +385,8 @@ async def _claim_heads(connection: Any, how: ClaimFor, only: list[int] | None) -
             Claimed(
                 row["id"], row["channel"], person, row["address"] or "", row["body"] or "",
                 row["received"], row["attempts"], state, int(recent), previous,
-            )  # fmt: skip
-        )
+            )
+        )  # fmt: skip
     return found
 
 

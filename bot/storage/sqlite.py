@@ -25,15 +25,15 @@ from typing import Any, TypeVar
 
 from bot.errors import PreguntaError
 from bot.storage.base import (
-    _kind,
     MESSAGE_KEEP_HOURS,
-    ClaimFor,
     Claimed,
+    ClaimFor,
     Finished,
     Health,
     NewMessage,
     PurgeCounts,
     StorageUnavailable,
+    _kind,
     log,
 )
 
@@ -287,7 +287,8 @@ class SqliteStorage:
 
         def put(db: sqlite3.Connection) -> tuple[list[bool], list[Claimed]]:
             db.execute("BEGIN IMMEDIATE")
-            new, ids = [], []
+            new: list[bool] = []
+            ids: list[int] = []
             for row in rows:
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO inbox (channel, digest, person, received, address, body) VALUES (?, ?, ?, ?, ?, ?)",
@@ -295,6 +296,7 @@ class SqliteStorage:
                 )
                 new.append(cursor.rowcount == 1)
                 if cursor.rowcount == 1:
+                    assert cursor.lastrowid is not None  # the row just inserted has its id
                     ids.append(cursor.lastrowid)
             claimed = _claim_heads(db, claim, ids) if claim is not None and ids else []
             db.execute("COMMIT")

@@ -190,7 +190,7 @@ async def test_the_budget_refuses_before_reading_and_is_given_back() -> None:
     async with running(app) as url:
         host, port = url.removeprefix("http://").split(":")
         # one client holds 1,000 bytes of the budget with a body it never finishes
-        reader, writer = await asyncio.open_connection(host, int(port))
+        _reader, writer = await asyncio.open_connection(host, int(port))
         writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\nxx")
         await writer.drain()
         async with httpx.AsyncClient(base_url=url, trust_env=False) as client:

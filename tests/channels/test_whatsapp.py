@@ -33,8 +33,7 @@ from bot.server import Runtime
 from bot.settings import Settings
 from tests.conftest import FIXTURE_CONTENT
 from tests.fakes.graph_api import FakeGraph, validate_message
-from tests.fakes.serving import free_port, running
-from tests.fakes.serving import serving as serving_runtime
+from tests.fakes.serving import free_port, running, serving as serving_runtime
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "whatsapp"
 PHONE_ID = "106540352242922"
@@ -102,9 +101,9 @@ async def settled(runtime: Runtime) -> None:
         for channel in runtime.channels:
             await channel.tasks.settle()  # type: ignore[attr-defined]
         inbox, storage = runtime.inbox, runtime.storage
-        if inbox is None or storage is None or (inbox.active == 0 and await storage.pending() == 0):
-            if all(len(c.tasks) == 0 for c in runtime.channels):  # type: ignore[attr-defined]
-                return
+        idle = inbox is None or storage is None or (inbox.active == 0 and await storage.pending() == 0)
+        if idle and all(len(c.tasks) == 0 for c in runtime.channels):  # type: ignore[attr-defined]
+            return
         await asyncio.sleep(0.01)
 
 

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-__all__ = ["FakeGraph", "Call", "FAILURES", "meta_error", "validate_message"]
+__all__ = ["FAILURES", "Call", "FakeGraph", "meta_error", "validate_message"]
 
 # kind → (HTTP status, code, message, details), as the Graph API answers them
 FAILURES: dict[str, tuple[int, int, str, str]] = {

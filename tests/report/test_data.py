@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.conversation import Conversations, MemoryStates, Turn
 from bot.clock import GUATEMALA
-from bot.storage import open_storage as open_db
+from bot.conversation import Conversations, MemoryStates, Turn
 from bot.matcher import Matcher
 from bot.replies import Incoming, Kind
 from bot.report.data import build_report
 from bot.report.tables import tables
 from bot.report.write import write_report
+from bot.storage import open_storage as open_db
 from bot.usage import UsageLog
 from tests.report.test_write import parse
 

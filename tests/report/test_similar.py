@@ -39,7 +39,7 @@ def test_k_counts_distinct_people_not_messages() -> None:
     rows += [(f"donde queda el consulado{'?' * i}", f"u{i}") for i in range(3)]  # four people in all
     groups, hidden = group_queries(rows, k=5)
     assert groups == [] and hidden == 1
-    groups, _ = group_queries(rows + [("donde queda el consulado", "fifth")], k=5)
+    groups, _ = group_queries([*rows, ("donde queda el consulado", "fifth")], k=5)
     assert [(g.text, g.users, g.messages) for g in groups] == [("donde queda el consulado", 5, 24)]
 
 
@@ -77,7 +77,7 @@ def test_a_word_four_of_five_people_wrote_is_a_gap_and_gaps_do_not_repeat() -> N
     rows += [("necesito la receta de pepian", "u4"), ("necesito la receta de pepian", "u5")]
     (group,), _ = group_queries(rows, k=5)
     assert group.text == f"necesito la receta de pepian {GAP}"  # "ya": four people only
-    rows = [(f"la receta {a} {b} de pepian", f"u{i}") for i, (a, b) in enumerate(zip("vwxyz", "abcde"))]
+    rows = [(f"la receta {a} {b} de pepian", f"u{i}") for i, (a, b) in enumerate(zip("vwxyz", "abcde", strict=True))]
     (group,), _ = group_queries(rows, k=5, cutoff=60)
     assert group.text == f"la receta {GAP} de pepian"
 
