@@ -519,9 +519,8 @@ class _Turn:
         page = self._last_page()
         if page is not None:
             return self._menu_page(min(page, self._pages() - 1))
-        return tuple(Option(str(i), payload, self._title(payload)) for i, payload in enumerate(self.state.options, start=1)) + (
-            self._menu_option(),
-        )
+        listed = (Option(str(i), payload, self._title(payload)) for i, payload in enumerate(self.state.options, start=1))
+        return (*listed, self._menu_option())
 
     def _title(self, payload: str) -> str:
         """The label of a remembered option, in the person's language."""

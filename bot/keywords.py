@@ -170,8 +170,8 @@ def _build(content: Content, lang: str, examples: bool) -> _Index:
                 synonyms[tuple(words(variant))] = token
     synonyms.pop((), None)
     by_first: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
-    for variant, token in sorted(synonyms.items(), key=lambda item: -len(item[0])):
-        by_first[variant[0]].append((variant, token))
+    for phrase, token in sorted(synonyms.items(), key=lambda item: -len(item[0])):
+        by_first[phrase[0]].append((phrase, token))
     index = _Index([], {}, frozenset(), dict(by_first), {}, {}, lang != "es")
 
     entries: dict[str, _Entry] = {}
@@ -179,7 +179,7 @@ def _build(content: Content, lang: str, examples: bool) -> _Index:
     for pack in packs:
         spanish = pack.code == "es"
 
-        def add(entry_id: str, kind: str, texts: Iterable[str], weight: float) -> None:
+        def add(entry_id: str, kind: str, texts: Iterable[str], weight: float, spanish: bool = spanish) -> None:
             entry = entries.setdefault(entry_id, _Entry(entry_id, kind))
             for text in texts:
                 _add(entry, *_terms(text, index, spanish), weight)
@@ -255,7 +255,9 @@ def _terms(text: str, index: _Index, spanish: bool) -> tuple[list[str], tuple[st
     No fuzzy look-up here: content is spelt right.
     """
     every = _with_synonyms(words(text), index)
-    key = (lambda w: "es:" + spanish_key(w)) if spanish else (lambda w: "my:" + mayan_key(w))
+    def key(word: str) -> str:
+        return "es:" + spanish_key(word) if spanish else "my:" + mayan_key(word)
+
     # "que tal", "me voy": a keyword made only of small words keeps them all
     informative = [w for w in every if not is_stopword(w)] or every
     return [key(w) for w in informative], tuple(key(w) for w in every)
@@ -334,10 +336,9 @@ def _add(entry: _Entry, terms: list[str], sequence: tuple[str, ...], weight: flo
         # a message that is this keyword alone is sure; not for "buen día", whose "buen"
         # was dropped: "día" alone says nothing
         entry.keywords.add(tuple(sorted(unique)))
-    if weight == _KEYWORD:
-        if len(sequence) > 1:
-            entry.phrases[sequence] = unique
-            term_weight = _PHRASE_WORD
+    if weight == _KEYWORD and len(sequence) > 1:
+        entry.phrases[sequence] = unique
+        term_weight = _PHRASE_WORD
     for term in unique:
         entry.terms[term] = max(entry.terms.get(term, 0.0), term_weight)
 

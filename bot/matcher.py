@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import math
 import threading
-from concurrent.futures import Future
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from functools import lru_cache
 

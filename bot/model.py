@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sparse
@@ -48,7 +49,7 @@ def features(keys: Sequence[str], informative: Sequence[bool], sounds: Sequence[
         if telling:
             grams.append("w" + key)
             grams.extend(_letters(spelt))
-    grams.extend(f"b{first} {second}" for first, second in zip(keys, keys[1:]))
+    grams.extend(f"b{first} {second}" for first, second in pairwise(keys))
     return Counter(grams)
 
 
